@@ -1,0 +1,2 @@
+"""Event-driven invoicing pipeline: platform events in, numbered invoices out."""
+__version__ = "0.1.0"

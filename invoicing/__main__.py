@@ -1,0 +1,3 @@
+from invoicing.cli import main
+
+raise SystemExit(main())

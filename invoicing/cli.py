@@ -1,0 +1,202 @@
+"""The ``invoicing`` command line.
+
+    invoicing broker [--port N]                 embedded Kafka-compatible broker (memory only)
+    invoicing worker [--metrics-port N]         stream processors and sinks
+    invoicing gateway [--port N]                webhook ingress
+    invoicing demo [--json]                     the whole pipeline on a realistic day of events
+    invoicing bench [--json]                    throughput and latency against a plain-aiokafka baseline
+    invoicing reference load FILE               customers, products, sellers, tax onto compacted topics
+    invoicing dlq list | replay [--target T]    the dead-letter topic
+
+Every command takes ``--bootstrap HOST:PORT`` (or ``KAFKA_BOOTSTRAP_SERVERS``).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from typing import Any, Callable
+
+from invoicing.errors import PipelineError
+from invoicing.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bootstrap", help="Kafka bootstrap servers HOST:PORT (default: $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)")
+    p.add_argument("--topic-prefix", help="prefix for every topic name")
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    return load_settings(bootstrap=getattr(args, "bootstrap", None), topic_prefix=getattr(args, "topic_prefix", None), **extra)
+
+
+def _bootstrap(settings: Settings) -> str:
+    return settings.bootstrap or DEFAULT_BOOTSTRAP
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from invoicing.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(port=args.port).start()
+    print(f"embedded broker (Tansu, memory storage) listening; bootstrap: {broker.bootstrap}", flush=True)
+    print("storage is in memory: stopping the broker loses every topic", flush=True)
+    stop = False
+
+    def _stop(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        while not stop and broker.process is not None and broker.process.poll() is None:
+            time.sleep(0.2)
+    finally:
+        broker.stop()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from invoicing.worker import run_worker
+
+    settings = _settings(args, metrics_port=args.metrics_port, app_id=args.app_id, store=args.store,
+                         data_dir=args.data_dir, output_dir=args.output_dir)
+    run_worker(settings, _bootstrap(settings))
+    return 0
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from invoicing.broker import ensure_topics, wait_for_broker
+    from invoicing.gateway import serve_gateway
+
+    settings = _settings(args)
+    bootstrap = _bootstrap(settings)
+
+    async def run() -> None:
+        await wait_for_broker(bootstrap)
+        await ensure_topics(settings, bootstrap)
+        print(f"gateway listening on http://{args.host}:{args.port}/webhooks/<platform>", flush=True)
+        await serve_gateway(settings, bootstrap, args.host, args.port)
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from invoicing.demo import run_demo
+
+    return run_demo(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from invoicing.bench import run_bench
+
+    return run_bench(args)
+
+
+def cmd_reference_load(args: argparse.Namespace) -> int:
+    from invoicing.broker import ensure_topics, wait_for_broker
+    from invoicing.reference_store import publish_reference
+
+    settings = _settings(args)
+    bootstrap = _bootstrap(settings)
+
+    async def run() -> dict[str, int]:
+        await wait_for_broker(bootstrap)
+        await ensure_topics(settings, bootstrap)
+        return await publish_reference(settings, bootstrap, args.file)
+
+    counts = asyncio.run(run())
+    print("loaded " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from invoicing import dlq
+
+    settings = _settings(args)
+    bootstrap = _bootstrap(settings)
+    if args.dlq_command == "list":
+        return asyncio.run(dlq.list_command(settings, bootstrap, as_json=args.json, stage=args.stage, target=args.target))
+    return asyncio.run(dlq.replay_command(settings, bootstrap, stage=args.stage, target=args.target))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="invoicing", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("broker", help="run the embedded broker in the foreground")
+    p.add_argument("--port", type=int, default=9092)
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("worker", help="run the stream processors and sinks")
+    _common(p)
+    p.add_argument("--metrics-port", type=int, help="port of /metrics (default 9108, 0 = off)")
+    p.add_argument("--app-id", help="Faust app id (consumer group)")
+    p.add_argument("--store", choices=["memory://", "rocksdb://"], help="table store")
+    p.add_argument("--data-dir", help="state directory")
+    p.add_argument("--output-dir", help="folder sink output directory")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("gateway", help="run the webhook gateway")
+    _common(p)
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_gateway)
+
+    p = sub.add_parser("demo", help="run the whole pipeline on a realistic batch of signed webhooks")
+    _common(p)
+    p.add_argument("--json", action="store_true", help="print one JSON summary at the end")
+    p.add_argument("--orders", type=int, default=60, help="orders per platform")
+    p.add_argument("--output-dir", default="demo-out", help="where invoices are written")
+    p.add_argument("--timeout", type=float, default=180.0)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("bench", help="measure the pipeline against a plain-aiokafka passthrough")
+    _common(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--events", type=int, default=5000)
+    p.add_argument("--rate", type=float, default=200.0, help="events/s for the latency run")
+    p.add_argument("--latency-seconds", type=float, default=5.0)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("reference", help="reference data")
+    rsub = p.add_subparsers(dest="reference_command", required=True)
+    r = rsub.add_parser("load", help="load a YAML/JSON reference file onto the compacted topics")
+    _common(r)
+    r.add_argument("file")
+    r.set_defaults(func=cmd_reference_load)
+
+    p = sub.add_parser("dlq", help="the dead-letter topic")
+    dsub = p.add_subparsers(dest="dlq_command", required=True)
+    for name, helptext in (("list", "list dead letters"), ("replay", "send dead letters back to be processed again")):
+        d = dsub.add_parser(name, help=helptext)
+        _common(d)
+        d.add_argument("--stage", help="only this stage (normalise, fetch, bill, issue, deliver)")
+        d.add_argument("--target", help="only deliveries to this target")
+        if name == "list":
+            d.add_argument("--json", action="store_true")
+        d.set_defaults(func=cmd_dlq)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except PipelineError as exc:
+        print(f"invoicing: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""Prometheus metrics of the gateway and the worker (each serves its own /metrics)."""
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "WEBHOOKS", "WEBHOOK_LATENCY", "EVENTS_IN", "DUPLICATES", "INVOICES_ISSUED", "INVOICED_AMOUNT",
+    "DEAD_LETTERS", "DELIVERIES", "DELIVERY_LATENCY", "STAGE_LATENCY", "FETCHES", "ORDER_STATE_UPDATES",
+    "OPEN_CYCLES", "OPEN_CYCLE_ORDERS", "CIRCUIT_STATE", "RATE_LIMIT_WAITS", "ISSUE_LATENCY",
+]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10)
+
+WEBHOOKS = Counter("invoicing_webhook_requests_total", "Webhook requests by platform and HTTP status.", ["platform", "status"])
+WEBHOOK_LATENCY = Histogram("invoicing_webhook_seconds", "Webhook handling time until the broker acknowledged.", ["platform"], buckets=_LATENCY_BUCKETS)
+EVENTS_IN = Counter("invoicing_events_in_total", "Order events read from platforms, by trigger kind.", ["platform", "trigger"])
+DUPLICATES = Counter("invoicing_duplicates_dropped_total", "Duplicates dropped: level=event (same platform event) or order (same order again).", ["level", "trigger"])
+ORDER_STATE_UPDATES = Counter("invoicing_order_state_updates_total", "Events that updated an order without issuing (paid, cancelled, accumulated).", ["kind"])
+INVOICES_ISSUED = Counter("invoicing_invoices_issued_total", "Invoices and credit notes issued, by trigger kind.", ["document_type", "trigger"])
+INVOICED_AMOUNT = Counter("invoicing_invoiced_amount_total", "Sum of invoice totals (for dashboards only; the books use Decimal).", ["currency"])
+ISSUE_LATENCY = Histogram("invoicing_issue_wait_seconds", "From issue request written to invoice issued.", buckets=_LATENCY_BUCKETS)
+DEAD_LETTERS = Counter("invoicing_dead_letters_total", "Messages sent to the dead-letter topic, by stage.", ["stage"])
+DELIVERIES = Counter("invoicing_deliveries_total", "Delivery outcomes per target: ok, already_present, retried, failed, parked.", ["target", "outcome"])
+DELIVERY_LATENCY = Histogram("invoicing_delivery_seconds", "Time to deliver one invoice to a target, retries included.", ["target"], buckets=_LATENCY_BUCKETS)
+STAGE_LATENCY = Histogram("invoicing_stage_seconds", "Processing time per event and stage.", ["stage"], buckets=_LATENCY_BUCKETS)
+FETCHES = Counter("invoicing_fetches_total", "Thin-event document fetches by platform and outcome.", ["platform", "outcome"])
+OPEN_CYCLES = Gauge("invoicing_open_cycles", "Billing cycles holding orders, not yet closed.")
+OPEN_CYCLE_ORDERS = Gauge("invoicing_open_cycle_orders", "Orders waiting in open billing cycles.")
+CIRCUIT_STATE = Gauge("invoicing_circuit_open", "1 while a target's circuit breaker is open.", ["target"])
+RATE_LIMIT_WAITS = Counter("invoicing_rate_limit_wait_seconds_total", "Seconds spent waiting for a target's rate limit.", ["target"])

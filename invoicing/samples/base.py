@@ -1,0 +1,58 @@
+"""What a sample builder returns."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+__all__ = ["SampleRequest", "SampleOrder", "SampleSecrets", "CATALOGUE", "CUSTOMERS"]
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """One HTTP request as the platform would send it, already signed."""
+
+    path: str
+    body: bytes
+    headers: Mapping[str, str]
+    method: str = "POST"
+    query: str = ""
+
+
+@dataclass(frozen=True)
+class SampleOrder:
+    """The requests one order produces; ``redeliveries`` repeat some of them verbatim."""
+
+    platform: str
+    order_ref: str
+    requests: list[SampleRequest]
+    redeliveries: list[SampleRequest] = field(default_factory=list)
+    issues_invoice: bool = True
+
+
+SampleSecrets = Mapping[str, str]
+Builder = Callable[[int, random.Random, str], SampleOrder]
+
+#: (sku, title, unit price) from the demo catalogue (demo_data/reference.yaml)
+CATALOGUE = [
+    ("KS-SC-7.5", "Screw compressor SC 7.5 kW, 10 bar", "6890.00"),
+    ("KS-SC-15", "Screw compressor SC 15 kW, 13 bar", "11450.00"),
+    ("KS-PC-300", "Piston compressor PC 300 l/min", "1249.90"),
+    ("KS-DRY-20", "Refrigeration dryer RD 20", "1785.50"),
+    ("KS-FLT-01", "Oil filter element, pack of 4", "89.95"),
+    ("KS-SRV-H", "Service technician, hourly rate", "96.00"),
+    ("KS-TANK-500", "Air receiver tank 500 l, galvanised", "1120.00"),
+]
+
+#: platform customer number suffix → (name, email, address) as the platforms know them
+CUSTOMERS = [
+    ("7390142201", "Brauerei Albrecht KG", "buchhaltung@brauerei-albrecht.de", ("Hopfenweg 3", "Bamberg", "96047", None, "DE"), "EUR"),
+    ("7390142202", "Ateliers Mécaniques Dubois SAS", "compta@ateliers-dubois.fr", ("14 Rue de l'Industrie", "Lyon", "69007", None, "FR"), "EUR"),
+    ("7390142203", "Van Dijk Koeltechniek B.V.", "facturen@vandijk-koel.nl", ("Havenstraat 88", "Rotterdam", "3011 AB", None, "NL"), "EUR"),
+    ("7390142204", "Oslo Trykkluft AS", "faktura@oslo-trykkluft.no", ("Karl Johans gate 5", "Oslo", "0154", None, "NO"), "EUR"),
+    ("7390142205", "Metallbau Steiner GmbH", "rechnung@metallbau-steiner.de", ("Werkstrasse 7", "Stuttgart", "70173", None, "DE"), "EUR"),
+    ("7390142206", "Gulf Coast Fabrication LLC", "ap@gulfcoastfab.com", ("1200 Ship Channel Rd", "Pasadena", "77506", "TX", "US"), "USD"),
+    ("7390142207", "Pacific Air Tools Wholesale Inc.", "payables@pacificairtools.com", ("88 Harbor Way", "Oakland", "94607", "CA", "US"), "USD"),
+    ("9900000001", "Werkstatt Kühn e.K.", "info@werkstatt-kuehn.de", ("Lindenallee 21", "Leipzig", "04109", None, "DE"), "EUR"),
+    ("9900000002", "東京エアテック株式会社", "keiri@tokyo-airtech.jp", ("2-7-1 Marunouchi", "Chiyoda-ku, Tokyo", "100-0005", None, "JP"), "JPY"),
+]

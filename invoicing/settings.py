@@ -1,0 +1,103 @@
+"""Typed configuration, read once at start-up from the environment and CLI flags.
+
+Every variable starts with ``INVOICING_``; the broker may also be named by the
+standard ``KAFKA_BOOTSTRAP_SERVERS``. Per platform, settings come from
+``INVOICING_<PLATFORM>_*`` (upper case, ``-`` → ``_``), see `PlatformSettings`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from invoicing.errors import ConfigError
+
+__all__ = ["Settings", "PlatformSettings", "load_settings", "platform_env_prefix", "platform_settings"]
+
+
+class Settings(BaseSettings):
+    """Pipeline-wide settings."""
+
+    model_config = SettingsConfigDict(env_prefix="INVOICING_", extra="ignore", populate_by_name=True)
+
+    bootstrap: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("INVOICING_BOOTSTRAP", "KAFKA_BOOTSTRAP_SERVERS", "bootstrap"),
+        description="Kafka bootstrap servers (HOST:PORT[,HOST:PORT]). Unset: the embedded broker.",
+    )
+    topic_prefix: str = Field("", description="Prefix for every topic name (test isolation, multi-tenant clusters).")
+    partitions: int = Field(4, ge=1, description="Partitions for topics the pipeline creates.")
+    replication_factor: int = Field(1, ge=1)
+    app_id: str = Field("invoicing", description="Faust application id (consumer group and changelog prefix).")
+    store: Literal["memory://", "rocksdb://"] = Field("memory://", description="Faust table store.")
+    data_dir: Path = Field(Path(".invoicing-data"), description="Worker state directory (RocksDB).")
+    schema_registry_url: str | None = Field(None, description="Use Confluent framing with ids from this registry.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body the gateway accepts.")
+    output_dir: Path = Field(Path("invoices-out"), description="Where the folder sink writes invoices.")
+    rebalance_timeout: float = Field(10.0, gt=0, description="Consumer group rebalance/session timeout, seconds.")
+    metrics_port: int = Field(9108, ge=0, description="Worker /metrics port (0: off).")
+    default_targets: list[str] = Field(default_factory=lambda: ["folder"], description="Sinks for customers without a routing entry.")
+    dedup_retention_days: int = Field(35, ge=1)
+    sink_max_attempts: int = Field(5, ge=1, description="Delivery attempts before an invoice is parked on the dead-letter topic.")
+    sink_timeout: float = Field(10.0, gt=0, description="Seconds per call to a target system.")
+    sink_backoff_base: float = Field(0.5, gt=0, description="First retry delay, seconds; doubled each attempt, with jitter.")
+    sink_backoff_max: float = Field(30.0, gt=0)
+    fetch_max_attempts: int = Field(5, ge=1, description="Attempts to fetch a thin event's document before it is parked.")
+    linger_ms: int = Field(5, ge=0, description="Producer linger for the worker's output topics.")
+    log_level: str = Field("WARNING")
+
+    def topic(self, name: str) -> str:
+        """Full topic name for *name*."""
+        return f"{self.topic_prefix}{name}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings once; CLI flags come in as *overrides* (``None`` values are ignored).
+
+    Raises:
+        ConfigError: a value is invalid.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
+
+
+def platform_env_prefix(platform: str) -> str:
+    """``zoho-books`` → ``INVOICING_ZOHO_BOOKS_``."""
+    return "INVOICING_" + platform.upper().replace("-", "_") + "_"
+
+
+class PlatformSettings(BaseSettings):
+    """What a platform connector may need. Subclass to add fields; every field
+    is read from ``INVOICING_<PLATFORM>_<FIELD>``."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    secret: SecretStr | None = Field(None, description="Webhook signing secret or shared token.")
+    base_url: str | None = Field(None, description="API base URL (tests and sandboxes point it anywhere).")
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    access_token: SecretStr | None = None
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    tenant: str | None = Field(None, description="Tenant, realm, company, organisation or account id.")
+    token_url: str | None = None
+    timestamp_tolerance: int = Field(300, ge=1, description="Seconds a signed timestamp may be old.")
+
+
+def platform_settings(platform: str, cls: type[PlatformSettings] = PlatformSettings) -> PlatformSettings:
+    """Load *cls* for *platform* from the environment.
+
+    Raises:
+        ConfigError: a value is invalid.
+    """
+    try:
+        return cls(_env_prefix=platform_env_prefix(platform))  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings for {platform}: {exc}") from None

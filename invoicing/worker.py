@@ -1,0 +1,30 @@
+"""Run the Faust worker: the stream processors and the sink agents, with /metrics on its own port."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+from prometheus_client import start_http_server
+
+from invoicing.broker import ensure_topics, wait_for_broker
+from invoicing.settings import Settings
+
+__all__ = ["run_worker"]
+
+
+def run_worker(settings: Settings, bootstrap: str) -> None:
+    """Block running the worker until SIGTERM/SIGINT."""
+    from streams.pipeline import Pipeline
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(wait_for_broker(bootstrap))
+    loop.run_until_complete(ensure_topics(settings, bootstrap))
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr="0.0.0.0")
+    pipeline = Pipeline(settings, bootstrap)
+    level = settings.log_level.upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    worker = faust.Worker(pipeline.app, loop=loop, loglevel=level, quiet=True, override_logging=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,17 @@
+"""The Avro schemas of the pipeline's topics, as `.avsc` files beside this module.
+
+A consumer needs nothing but these files and fastavro; see `invoicing.codec`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["SCHEMA_DIR", "RELEASED_DIR", "schema_path"]
+
+SCHEMA_DIR = Path(__file__).resolve().parent
+RELEASED_DIR = SCHEMA_DIR / "released"
+
+
+def schema_path(name: str) -> Path:
+    """Return the path of the `.avsc` file for *name* (e.g. ``"invoice"``)."""
+    return SCHEMA_DIR / f"{name}.avsc"

@@ -1,0 +1,1 @@
+"""Target systems invoices are delivered to: one module per target, registered in `sinks.registry`."""

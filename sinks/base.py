@@ -1,0 +1,125 @@
+"""The one interface every target system implements.
+
+A sink has a ``target`` name and two coroutines:
+
+* ``create_invoice(invoice, idempotency_key) -> InvoiceRef``: create the invoice
+  at the target, passing the key to the platform's own idempotency mechanism
+  where it has one;
+* ``find_invoice(invoice, idempotency_key) -> InvoiceRef | None``: look it up
+  (by our invoice number or the key), so a crash between the target's
+  acceptance and our receipt never creates a second one.
+
+Errors are ours (`invoicing.errors`): `RetriableSinkError` (429/5xx/timeouts,
+with ``retry_after``), `AuthError` (401/403), `InvoiceRejected` (other 4xx).
+`raise_for_status` maps an HTTP response onto them. The constructor takes typed
+settings and an ``httpx.AsyncClient``, so tests can point it at any server.
+
+Example::
+
+    class Acme(Sink):
+        target = "acme"
+
+        async def find_invoice(self, invoice, key):
+            r = await self.client.get(f"{self.base}/invoices", params={"number": invoice["number"]})
+            raise_for_status(r)
+            found = r.json()["items"]
+            return InvoiceRef(found[0]["id"]) if found else None
+
+        async def create_invoice(self, invoice, key):
+            r = await self.client.post(f"{self.base}/invoices", json=to_acme(invoice),
+                                       headers={"Idempotency-Key": key})
+            raise_for_status(r)
+            return InvoiceRef(r.json()["id"])
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Mapping
+
+import httpx
+
+from invoicing.errors import AuthError, ConfigError, InvoiceRejected, RetriableSinkError
+from invoicing.settings import PlatformSettings, Settings, platform_settings
+
+__all__ = ["InvoiceRef", "Sink", "raise_for_status", "retry_after_seconds"]
+
+
+@dataclass(frozen=True)
+class InvoiceRef:
+    """The target system's identity for a delivered invoice."""
+
+    external_id: str
+    url: str | None = None
+
+
+class Sink(ABC):
+    """Base of every target system connector."""
+
+    target: ClassVar[str]
+    settings_class: ClassVar[type[PlatformSettings]] = PlatformSettings
+    #: requests per minute per tenant the target publishes (None: no published limit)
+    rate_limit_per_minute: ClassVar[float | None] = None
+
+    def __init__(self, settings: PlatformSettings | None = None, client: httpx.AsyncClient | None = None,
+                 pipeline: Settings | None = None) -> None:
+        self.settings = settings if settings is not None else platform_settings(self.target, self.settings_class)
+        self.pipeline = pipeline if pipeline is not None else Settings()
+        self.client = client if client is not None else httpx.AsyncClient(timeout=self.pipeline.sink_timeout)
+
+    @abstractmethod
+    async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
+        """Create *invoice* at the target.
+
+        Raises:
+            RetriableSinkError: try again later.
+            FatalSinkError: do not retry; park the invoice.
+        """
+
+    @abstractmethod
+    async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
+        """The target's copy of *invoice*, or ``None``.
+
+        Raises:
+            RetriableSinkError / FatalSinkError as `create_invoice`.
+        """
+
+    async def start(self) -> None:
+        """Optional set-up (open connections, check credentials)."""
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    def base_url(self) -> str:
+        if not self.settings.base_url:
+            raise ConfigError(f"{self.target}: INVOICING_{self.target.upper().replace('-', '_')}_BASE_URL is not set")
+        return self.settings.base_url.rstrip("/")
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.replace(".", "", 1).isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def raise_for_status(response: httpx.Response, *, what: str = "request") -> None:
+    """Map an HTTP error response onto the sink error tree; the body's message is kept (secrets are never in it)."""
+    status = response.status_code
+    if status < 400:
+        return
+    text = response.text[:500]
+    if status == 429 or status >= 500 or status == 408:
+        raise RetriableSinkError(f"{what}: HTTP {status}: {text}", retry_after=retry_after_seconds(response.headers.get("retry-after")))
+    if status in (401, 403):
+        raise AuthError(f"{what}: HTTP {status}: {text}")
+    raise InvoiceRejected(f"{what}: HTTP {status}: {text}")

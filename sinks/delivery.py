@@ -1,0 +1,76 @@
+"""Deliver one invoice to one sink: look up, create, retry with jittered backoff, receipt.
+
+The sequence per (invoice, target) is find → create → (on error) wait and repeat,
+up to ``sink_max_attempts``. A target that answered ``Retry-After`` is waited for.
+Fatal errors (validation, auth) are not retried. The caller parks whatever is
+not delivered on the dead-letter topic; nothing is dropped.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import httpx
+
+from invoicing.errors import FatalSinkError, RetriableSinkError, SinkError
+from invoicing.metrics import DELIVERIES, DELIVERY_LATENCY
+from invoicing.settings import Settings
+from sinks.base import Sink
+
+__all__ = ["DeliveryResult", "deliver", "backoff_delay"]
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    status: str  # DELIVERED | ALREADY_PRESENT | PARKED
+    attempts: int
+    external_id: str | None = None
+    detail: str | None = None
+    retriable: bool = False
+
+
+def backoff_delay(attempt: int, settings: Settings, retry_after: float | None = None) -> float:
+    """Full-jitter exponential backoff; a target's Retry-After is honoured as the floor."""
+    cap = min(settings.sink_backoff_max, settings.sink_backoff_base * (2 ** (attempt - 1)))
+    delay = random.uniform(cap / 2, cap)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, settings.sink_backoff_max))
+    return delay
+
+
+async def deliver(sink: Sink, invoice: Mapping[str, Any], settings: Settings) -> DeliveryResult:
+    key = str(invoice["invoice_id"])
+    started = time.perf_counter()
+    attempts = 0
+    last: SinkError | None = None
+    try:
+        while attempts < settings.sink_max_attempts:
+            attempts += 1
+            try:
+                found = await asyncio.wait_for(sink.find_invoice(invoice, key), settings.sink_timeout)
+                if found is not None:
+                    DELIVERIES.labels(sink.target, "already_present").inc()
+                    return DeliveryResult("ALREADY_PRESENT", attempts, found.external_id)
+                ref = await asyncio.wait_for(sink.create_invoice(invoice, key), settings.sink_timeout)
+                DELIVERIES.labels(sink.target, "ok").inc()
+                return DeliveryResult("DELIVERED", attempts, ref.external_id)
+            except FatalSinkError as exc:
+                DELIVERIES.labels(sink.target, "parked").inc()
+                return DeliveryResult("PARKED", attempts, detail=f"{type(exc).__name__}: {exc}")
+            except RetriableSinkError as exc:
+                last = exc
+            except (asyncio.TimeoutError, httpx.TimeoutException) as exc:
+                last = RetriableSinkError(f"timed out after {settings.sink_timeout}s ({type(exc).__name__})")
+            except httpx.TransportError as exc:
+                last = RetriableSinkError(f"connection failed: {type(exc).__name__}: {exc}")
+            if attempts < settings.sink_max_attempts:
+                DELIVERIES.labels(sink.target, "retried").inc()
+                retry_after = last.retry_after if isinstance(last, RetriableSinkError) else None
+                await asyncio.sleep(backoff_delay(attempts, settings, retry_after))
+        DELIVERIES.labels(sink.target, "parked").inc()
+        return DeliveryResult("PARKED", attempts, detail=f"retries exhausted: {last}", retriable=True)
+    finally:
+        DELIVERY_LATENCY.labels(sink.target).observe(time.perf_counter() - started)

@@ -1,0 +1,1 @@
+"""Platform sources: one module per platform, all registered in `sources.registry`."""

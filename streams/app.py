@@ -1,0 +1,38 @@
+"""The Faust App, and nothing else."""
+from __future__ import annotations
+
+import faust
+
+from invoicing.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings, bootstrap: str) -> faust.App:
+    """One Faust app per worker process.
+
+    Agent concurrency stays 1 (MISSION.md: higher concurrency can commit past an
+    event still in flight). The web server is off: /metrics is served by
+    prometheus_client on its own port, and Faust's /table views are never exposed.
+    """
+    timeout = settings.rebalance_timeout
+    return faust.App(
+        settings.app_id,
+        broker=[f"kafka://{b.strip()}" for b in bootstrap.split(",")],
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        autodiscover=False,
+        web_enabled=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        producer_acks=-1,
+        producer_linger_ms=settings.linger_ms,
+        broker_rebalance_timeout=timeout,
+        broker_session_timeout=timeout,
+        broker_heartbeat_interval=max(0.5, timeout / 10),
+        broker_commit_interval=1.0,
+        table_cleanup_interval=3600.0,
+        stream_wait_empty=False,
+        logging_config=None,
+    )

@@ -1,0 +1,109 @@
+"""Agent ``bill``: order events (keyed by order) → issue requests (keyed by numbering series).
+
+This is where business-level deduplication happens: the order's state lives in
+the ``orders`` table, so the same order announced again, by another trigger,
+another platform or a replay, issues nothing more. Which trigger issues the
+invoice is the customer's invoice policy; other events still update the order
+(a payment marks an issued invoice paid) and are counted, never lost.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from invoicing.billing import build_draft, series_for, unknown_customer
+from invoicing.codec import decode, encode
+from invoicing.errors import CodecError, PipelineError
+from invoicing.metrics import DUPLICATES, ORDER_STATE_UPDATES, STAGE_LATENCY
+
+if TYPE_CHECKING:
+    from streams.pipeline import Pipeline
+
+__all__ = ["register", "POLICY_TRIGGERS", "decide"]
+
+BILLABLE = frozenset({"SHIPMENT_CONFIRMED", "PAYMENT_RECEIVED", "STAGE_REACHED"})
+
+#: invoice policy → triggers that issue the invoice
+POLICY_TRIGGERS: dict[str, frozenset[str]] = {
+    "IMMEDIATE": BILLABLE,
+    "ON_SHIPMENT": frozenset({"SHIPMENT_CONFIRMED"}),
+    "ON_PAYMENT": frozenset({"PAYMENT_RECEIVED"}),
+    "ON_CLOSED_WON": frozenset({"STAGE_REACHED"}),
+    "CYCLE": frozenset(),
+}
+
+_MAX_EVENTS_KEPT = 64
+
+
+def decide(state: dict[str, Any], order: dict[str, Any], policy: str) -> str:
+    """What to do with *order* given the order's *state*: duplicate | paid | cancelled | issue | hold."""
+    trigger = order["trigger"]
+    if order["event_key"] in state.get("events", ()):
+        return "duplicate"
+    if state.get("status") == "issued":
+        if trigger == "PAYMENT_RECEIVED" and not state.get("paid"):
+            return "paid"
+        if trigger == "ORDER_CANCELLED" and not state.get("cancelled"):
+            return "cancelled"
+        return "duplicate"
+    if trigger == "ORDER_CANCELLED":
+        return "cancelled"
+    if state.get("cancelled"):
+        return "hold"
+    if trigger in POLICY_TRIGGERS.get(policy, BILLABLE):
+        return "issue"
+    return "hold"
+
+
+def register(p: "Pipeline") -> None:
+    orders_table = p.tables.orders
+
+    @p.app.agent(p.channels.orders, name="bill", concurrency=1)
+    async def bill(stream: Any) -> None:
+        await p.ready()
+        ref = p.reference
+        async for event in stream.events():
+            started = time.perf_counter()
+            try:
+                order = decode("order_event", event.value)
+            except CodecError as exc:
+                await p.dead_letter(event, stage="bill", error=exc)
+                continue
+            key = event.key
+            current = orders_table.get(key)
+            state: dict[str, Any] = json.loads(current) if current else {}
+            customer = ref.find_customer(order.get("customer_ref"), order["customer"].get("email"))
+            policy = (customer.invoice_policy if customer and customer.invoice_policy else ref.defaults.invoice_policy).upper()
+            action = decide(state, order, policy)
+            if action == "duplicate":
+                DUPLICATES.labels("order", order["trigger"]).inc()
+                continue
+            if action == "issue":
+                try:
+                    cust = customer or unknown_customer(order)
+                    seller = ref.seller_for(cust)
+                    targets = list(cust.targets if cust.targets is not None else
+                                   (ref.defaults.targets if ref.defaults.targets is not None else p.settings.default_targets))
+                    draft = build_draft([order], customer=cust, seller=seller, reference=ref,
+                                        trigger=order["trigger"], targets=targets)
+                    value = encode("invoice", draft)
+                except (PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                    await p.dead_letter(event, stage="bill", error=exc, platform=order["platform"])
+                    continue
+                await p.channels.issue.send(key=series_for(seller, "INVOICE").encode(), value=value)
+                state.update(status="issued", invoice_id=draft["invoice_id"], trigger=order["trigger"],
+                             paid=order["trigger"] == "PAYMENT_RECEIVED")
+            elif action == "paid":
+                state["paid"] = True
+                ORDER_STATE_UPDATES.labels("paid").inc()
+            elif action == "cancelled":
+                state["cancelled"] = True
+                ORDER_STATE_UPDATES.labels("cancelled").inc()
+            else:
+                state.setdefault("status", "open")
+                ORDER_STATE_UPDATES.labels("held").inc()
+            state["events"] = (state.get("events", []) + [order["event_key"]])[-_MAX_EVENTS_KEPT:]
+            state["updated_ms"] = int(time.time() * 1000)
+            orders_table[key] = json.dumps(state, separators=(",", ":")).encode()
+            STAGE_LATENCY.labels("bill").observe(time.perf_counter() - started)

@@ -1,0 +1,38 @@
+"""The topics the agents read and write, declared on the app with raw bytes (our Avro codec does the rest)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+from faust.types import TopicT
+
+from invoicing.topics import Topics
+
+__all__ = ["Channels", "declare_channels"]
+
+
+@dataclass(frozen=True)
+class Channels:
+    raw: TopicT
+    orders: TopicT
+    issue: TopicT
+    invoices: TopicT
+    deliver_in: TopicT
+    receipts: TopicT
+    dead_letters: TopicT
+
+
+def _raw(app: faust.App, *names: str) -> TopicT:
+    return app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+
+def declare_channels(app: faust.App, topics: Topics) -> Channels:
+    return Channels(
+        raw=_raw(app, topics.raw),
+        orders=_raw(app, topics.orders),
+        issue=_raw(app, topics.issue),
+        invoices=_raw(app, topics.invoices),
+        deliver_in=_raw(app, topics.invoices, topics.redeliver),
+        receipts=_raw(app, topics.receipts),
+        dead_letters=_raw(app, topics.dead_letters),
+    )

@@ -1,0 +1,63 @@
+"""Agent ``deliver``: invoices → every target the customer routes to, one receipt per target.
+
+Reads ``invoices`` and ``redeliver`` (what `invoicing dlq replay` sends back).
+For each target: skip when a receipt already says delivered, else look up and
+create through the sink (see `sinks.delivery`). What is not delivered after the
+retry budget, or is rejected, is parked on the dead-letter topic with the
+target's message, and gets a PARKED receipt.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from invoicing.codec import decode, encode
+from invoicing.errors import CodecError, PipelineError
+from invoicing.metrics import STAGE_LATENCY
+from sinks.delivery import DeliveryResult, deliver as deliver_one
+
+if TYPE_CHECKING:
+    from streams.pipeline import Pipeline
+
+__all__ = ["register"]
+
+_DONE = (b"DELIVERED", b"ALREADY_PRESENT")
+
+
+def register(p: "Pipeline") -> None:
+    deliveries = p.tables.deliveries
+
+    @p.app.agent(p.channels.deliver_in, name="deliver", concurrency=1)
+    async def deliver(stream: Any) -> None:
+        await p.ready()
+        async for event in stream.events():
+            started = time.perf_counter()
+            try:
+                invoice = decode("invoice", event.value)
+            except CodecError as exc:
+                await p.dead_letter(event, stage="deliver", error=exc)
+                continue
+            only = (event.headers or {}).get("target")
+            targets = [only.decode() if isinstance(only, bytes) else only] if only else list(invoice["targets"])
+            for target in targets:
+                dkey = f"{invoice['invoice_id']}|{target}".encode()
+                if deliveries.get(dkey) in _DONE:
+                    continue
+                try:
+                    sink = p.sink(target)
+                    result = await deliver_one(sink, invoice, p.settings)
+                except PipelineError as exc:
+                    result = DeliveryResult("PARKED", 1, detail=f"{type(exc).__name__}: {exc}")
+                receipt = {
+                    "invoice_id": invoice["invoice_id"], "number": invoice["number"], "target": target,
+                    "status": result.status, "external_id": result.external_id, "attempts": result.attempts,
+                    "at": datetime.now(timezone.utc), "detail": result.detail,
+                }
+                if result.status == "PARKED":
+                    await p.dead_letter(event, stage=f"deliver:{target}", error=result.detail or "parked",
+                                        replay_topic=p.topics.redeliver, target=target,
+                                        retriable=result.retriable, attempts=result.attempts)
+                deliveries[dkey] = result.status.encode()
+                await p.channels.receipts.send(key=invoice["invoice_id"].encode(), value=encode("delivery_receipt", receipt))
+            STAGE_LATENCY.labels("deliver").observe(time.perf_counter() - started)

@@ -1,0 +1,108 @@
+"""Wires one worker: app, topics, tables, reference data, sources, sinks and the agents."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+import faust
+import httpx
+from faust.types import EventT
+
+from invoicing.codec import encode
+from invoicing.errors import PipelineError
+from invoicing.metrics import DEAD_LETTERS
+from invoicing.reference import ReferenceData
+from invoicing.reference_store import ReferenceFollower
+from invoicing.settings import Settings
+from invoicing.topics import Topics
+from sinks.base import Sink
+from sinks.registry import SINKS
+from sources.base import Source
+from sources.registry import SOURCES
+from streams.app import create_app
+from streams.channels import Channels, declare_channels
+from streams.tables import Tables, declare_tables
+
+__all__ = ["Pipeline"]
+
+log = logging.getLogger("invoicing.worker")
+
+
+class Pipeline:
+    """Everything the agents share. Build it, then run ``faust.Worker(pipeline.app)``."""
+
+    def __init__(self, settings: Settings, bootstrap: str) -> None:
+        from streams import bill, deliver, issue, normalise  # agents register themselves on this pipeline
+
+        self.settings = settings
+        self.bootstrap = bootstrap
+        self.topics = Topics.from_settings(settings)
+        self.app = create_app(settings, bootstrap)
+        self.channels: Channels = declare_channels(self.app, self.topics)
+        self.tables: Tables = declare_tables(self.app)
+        self.reference = ReferenceData()
+        self.follower = ReferenceFollower(settings, bootstrap, self.reference)
+        self.sources: dict[str, Source] = {name: cls() for name, cls in SOURCES.items()}
+        self._sinks: dict[str, Sink] = {}
+        self.http: httpx.AsyncClient | None = None
+        self._ready_lock = asyncio.Lock()
+        self._started = False
+        for module in (normalise, bill, issue, deliver):
+            module.register(self)
+        self.app.on_partitions_revoked.connect(self._on_revoked)
+
+    # -- lifecycle ------------------------------------------------------------
+    async def ready(self) -> None:
+        """Wait for reference data (called by every agent before its first event)."""
+        async with self._ready_lock:
+            if not self._started:
+                self.http = httpx.AsyncClient(timeout=self.settings.sink_timeout)
+                await self.follower.start()
+                self._started = True
+        await self.follower.ready.wait()
+
+    async def _on_revoked(self, app: Any, revoked: Any, **kwargs: Any) -> None:
+        from streams import issue
+
+        issue.forget_counters(self)
+
+    def sink(self, target: str) -> Sink:
+        """The sink for *target*, created once per worker.
+
+        Raises:
+            PipelineError: unknown target.
+        """
+        if target not in self._sinks:
+            cls = SINKS.get(target)
+            if cls is None:
+                raise PipelineError(f"unknown delivery target {target!r}")
+            self._sinks[target] = cls(pipeline=self.settings)
+        return self._sinks[target]
+
+    # -- dead letters ---------------------------------------------------------
+    async def dead_letter(self, event: EventT, *, stage: str, error: BaseException | str, replay_topic: str | None = None,
+                          platform: str | None = None, target: str | None = None, value: bytes | None = None,
+                          key: bytes | None = None, retriable: bool = False, attempts: int = 1) -> None:
+        """Park *event* (or *value*) on the dead-letter topic with the reason."""
+        msg = event.message
+        reason = str(error) if isinstance(error, str) else f"{error}"
+        record = {
+            "stage": stage,
+            "reason": reason[:2000],
+            "error_type": "str" if isinstance(error, str) else type(error).__name__,
+            "failed_at": datetime.now(timezone.utc),
+            "topic": replay_topic or msg.topic,
+            "partition": msg.partition,
+            "offset": msg.offset,
+            "key": key if key is not None else msg.key,
+            "value": value if value is not None else msg.value,
+            "platform": platform,
+            "target": target,
+            "attempts": attempts,
+            "retriable": retriable,
+        }
+        DEAD_LETTERS.labels(stage.split(":")[0]).inc()
+        log.warning("dead letter at %s: %s", stage, reason)
+        await self.channels.dead_letters.send(key=record["key"], value=encode("dead_letter", record))
