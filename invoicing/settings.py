@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     sink_timeout: float = Field(10.0, gt=0, description="Seconds per call to a target system.")
     sink_backoff_base: float = Field(0.5, gt=0, description="First retry delay, seconds; doubled each attempt, with jitter.")
     sink_backoff_max: float = Field(30.0, gt=0)
+    circuit_threshold: int = Field(5, ge=1, description="Consecutive failures that open a target's circuit.")
+    circuit_cooldown: float = Field(30.0, gt=0, description="Seconds an open circuit waits before a trial call.")
     fetch_max_attempts: int = Field(5, ge=1, description="Attempts to fetch a thin event's document before it is parked.")
     linger_ms: int = Field(5, ge=0, description="Producer linger for the worker's output topics.")
     log_level: str = Field("WARNING")

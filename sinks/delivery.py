@@ -19,6 +19,7 @@ from invoicing.errors import FatalSinkError, RetriableSinkError, SinkError
 from invoicing.metrics import DELIVERIES, DELIVERY_LATENCY
 from invoicing.settings import Settings
 from sinks.base import Sink
+from sinks.resilience import CircuitOpen, guard_for
 
 __all__ = ["DeliveryResult", "deliver", "backoff_delay"]
 
@@ -46,17 +47,31 @@ async def deliver(sink: Sink, invoice: Mapping[str, Any], settings: Settings) ->
     started = time.perf_counter()
     attempts = 0
     last: SinkError | None = None
+    guard = guard_for(sink.target, sink.rate_limit_per_minute, threshold=settings.circuit_threshold,
+                      cooldown=settings.circuit_cooldown)
+
+    async def call(coro_factory: Any) -> Any:
+        guard.breaker.before_call()
+        if guard.limiter is not None:
+            await guard.limiter.acquire(sink.target)
+        return await asyncio.wait_for(coro_factory(), settings.sink_timeout)
+
     try:
         while attempts < settings.sink_max_attempts:
             attempts += 1
             try:
-                found = await asyncio.wait_for(sink.find_invoice(invoice, key), settings.sink_timeout)
+                found = await call(lambda: sink.find_invoice(invoice, key))
                 if found is not None:
+                    guard.breaker.success()
                     DELIVERIES.labels(sink.target, "already_present").inc()
                     return DeliveryResult("ALREADY_PRESENT", attempts, found.external_id)
-                ref = await asyncio.wait_for(sink.create_invoice(invoice, key), settings.sink_timeout)
+                ref = await call(lambda: sink.create_invoice(invoice, key))
+                guard.breaker.success()
                 DELIVERIES.labels(sink.target, "ok").inc()
                 return DeliveryResult("DELIVERED", attempts, ref.external_id)
+            except CircuitOpen as exc:
+                DELIVERIES.labels(sink.target, "parked").inc()
+                return DeliveryResult("PARKED", attempts, detail=str(exc), retriable=True)
             except FatalSinkError as exc:
                 DELIVERIES.labels(sink.target, "parked").inc()
                 return DeliveryResult("PARKED", attempts, detail=f"{type(exc).__name__}: {exc}")
@@ -66,6 +81,7 @@ async def deliver(sink: Sink, invoice: Mapping[str, Any], settings: Settings) ->
                 last = RetriableSinkError(f"timed out after {settings.sink_timeout}s ({type(exc).__name__})")
             except httpx.TransportError as exc:
                 last = RetriableSinkError(f"connection failed: {type(exc).__name__}: {exc}")
+            guard.breaker.failure()
             if attempts < settings.sink_max_attempts:
                 DELIVERIES.labels(sink.target, "retried").inc()
                 retry_after = last.retry_after if isinstance(last, RetriableSinkError) else None

@@ -127,6 +127,12 @@ class Source(ABC):
     keep_headers: ClassVar[tuple[str, ...]] = ()
     #: True when `normalise` yields ThinEvents that need `fetch`
     thin: ClassVar[bool] = False
+    #: False for platforms that authenticate with a shared token only (a changed body cannot be detected)
+    signs_body: ClassVar[bool] = True
+    #: True when the signature covers a timestamp that may go stale (Stripe, HubSpot v3, JWTs)
+    signed_timestamp: ClassVar[bool] = False
+    #: how the platform delivers: webhook, poll, or both
+    transport: ClassVar[str] = "webhook"
 
     def __init__(self, settings: PlatformSettings | None = None) -> None:
         self.settings = settings if settings is not None else platform_settings(self.platform, self.settings_class)

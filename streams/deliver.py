@@ -8,6 +8,7 @@ target's message, and gets a PARKED receipt.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,14 @@ __all__ = ["register"]
 _DONE = (b"DELIVERED", b"ALREADY_PRESENT")
 
 
+async def _deliver_target(p: "Pipeline", invoice: dict[str, Any], target: str) -> tuple[str, DeliveryResult]:
+    """Targets of one invoice are delivered concurrently: a slow one does not hold up the others."""
+    try:
+        return target, await deliver_one(p.sink(target), invoice, p.settings)
+    except PipelineError as exc:
+        return target, DeliveryResult("PARKED", 1, detail=f"{type(exc).__name__}: {exc}")
+
+
 def register(p: "Pipeline") -> None:
     deliveries = p.tables.deliveries
 
@@ -40,15 +49,9 @@ def register(p: "Pipeline") -> None:
                 continue
             only = (event.headers or {}).get("target")
             targets = [only.decode() if isinstance(only, bytes) else only] if only else list(invoice["targets"])
-            for target in targets:
-                dkey = f"{invoice['invoice_id']}|{target}".encode()
-                if deliveries.get(dkey) in _DONE:
-                    continue
-                try:
-                    sink = p.sink(target)
-                    result = await deliver_one(sink, invoice, p.settings)
-                except PipelineError as exc:
-                    result = DeliveryResult("PARKED", 1, detail=f"{type(exc).__name__}: {exc}")
+            results = await asyncio.gather(*(_deliver_target(p, invoice, t) for t in targets
+                                               if deliveries.get(f"{invoice['invoice_id']}|{t}".encode()) not in _DONE))
+            for target, result in results:
                 receipt = {
                     "invoice_id": invoice["invoice_id"], "number": invoice["number"], "target": target,
                     "status": result.status, "external_id": result.external_id, "attempts": result.attempts,
@@ -58,6 +61,6 @@ def register(p: "Pipeline") -> None:
                     await p.dead_letter(event, stage=f"deliver:{target}", error=result.detail or "parked",
                                         replay_topic=p.topics.redeliver, target=target,
                                         retriable=result.retriable, attempts=result.attempts)
-                deliveries[dkey] = result.status.encode()
+                deliveries[f"{invoice['invoice_id']}|{target}".encode()] = result.status.encode()
                 await p.channels.receipts.send(key=invoice["invoice_id"].encode(), value=encode("delivery_receipt", receipt))
             STAGE_LATENCY.labels("deliver").observe(time.perf_counter() - started)

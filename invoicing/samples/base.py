@@ -1,11 +1,24 @@
-"""What a sample builder returns."""
+"""The shape every platform's sample module follows.
+
+A sample module ``invoicing/samples/<platform>.py`` defines:
+
+* ``order(n, rng, secret, at) -> SampleOrder``: the signed requests one order
+  produces on that platform, as the platform sends them (realistic payloads
+  from the vendor's documented shapes), plus the API documents a thin event
+  fetches and what the resulting order event must look like;
+* ``signed(body, secret, at) -> SampleRequest``: any body, signed the
+  platform's way (the contract test signs a malformed body with it);
+* optionally ``settings_env(secret) -> dict[str, str]``: the environment the
+  source needs besides ``INVOICING_<PLATFORM>_SECRET`` (keys, client ids).
+
+*at* is the time the platform signs the request at (stale-timestamp tests pass an old one).
+"""
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Any, Mapping
 
-__all__ = ["SampleRequest", "SampleOrder", "SampleSecrets", "CATALOGUE", "CUSTOMERS"]
+__all__ = ["SampleRequest", "SampleOrder", "Expected", "CATALOGUE", "CUSTOMERS"]
 
 
 @dataclass(frozen=True)
@@ -20,18 +33,33 @@ class SampleRequest:
 
 
 @dataclass(frozen=True)
+class Expected:
+    """What the order event built from the order's issuing request must carry."""
+
+    trigger: str
+    external_order_id: str
+    currency: str
+    line_count: int
+    order_key: str | None = None
+
+
+@dataclass(frozen=True)
 class SampleOrder:
-    """The requests one order produces; ``redeliveries`` repeat some of them verbatim."""
+    """The requests one order produces; ``redeliveries`` repeat some of them verbatim.
+
+    ``api`` maps ``"GET /path?query"`` (exactly as the source requests it, query
+    sorted) or ``"POST /path"`` to the JSON document the platform's API answers,
+    for thin events.
+    """
 
     platform: str
     order_ref: str
     requests: list[SampleRequest]
+    expected: Expected
     redeliveries: list[SampleRequest] = field(default_factory=list)
+    api: Mapping[str, Any] = field(default_factory=dict)
     issues_invoice: bool = True
 
-
-SampleSecrets = Mapping[str, str]
-Builder = Callable[[int, random.Random, str], SampleOrder]
 
 #: (sku, title, unit price) from the demo catalogue (demo_data/reference.yaml)
 CATALOGUE = [
@@ -44,7 +72,7 @@ CATALOGUE = [
     ("KS-TANK-500", "Air receiver tank 500 l, galvanised", "1120.00"),
 ]
 
-#: platform customer number suffix → (name, email, address) as the platforms know them
+#: (platform customer number, name, email, (street, city, postcode, region, country), currency)
 CUSTOMERS = [
     ("7390142201", "Brauerei Albrecht KG", "buchhaltung@brauerei-albrecht.de", ("Hopfenweg 3", "Bamberg", "96047", None, "DE"), "EUR"),
     ("7390142202", "Ateliers Mécaniques Dubois SAS", "compta@ateliers-dubois.fr", ("14 Rue de l'Industrie", "Lyon", "69007", None, "FR"), "EUR"),

@@ -10,9 +10,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from invoicing.samples.base import CATALOGUE, CUSTOMERS, SampleOrder, SampleRequest
+from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
 
-__all__ = ["shopify_order", "shopify_payload", "sign_shopify"]
+__all__ = ["order", "signed", "shopify_payload", "sign_shopify"]
 
 SHOP = "kompressor-nord.myshopify.com"
 _BASE_TIME = datetime(2026, 11, 23, 7, 30, tzinfo=timezone.utc)
@@ -113,8 +113,13 @@ def _request(topic: str, body: bytes, secret: str, event_id: str, triggered: dat
     )
 
 
-def shopify_order(n: int, rng: random.Random, secret: str) -> SampleOrder:
-    """An order's ``orders/paid`` and ``orders/fulfilled`` webhooks; some redelivered."""
+def signed(body: bytes, secret: str, at: datetime) -> SampleRequest:
+    """*body* as an ``orders/fulfilled`` webhook signed with *secret*."""
+    return _request("orders/fulfilled", body, secret, f"evt-any-{hashlib.sha256(body).hexdigest()[:12]}", at)
+
+
+def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -> SampleOrder:
+    """An order's ``orders/paid`` (every second order) and ``orders/fulfilled`` webhooks; some redelivered."""
     doc = shopify_payload(n, rng)
     body = json.dumps(doc, default=str).encode()
     created = datetime.fromisoformat(str(doc["created_at"]))
@@ -123,4 +128,10 @@ def shopify_order(n: int, rng: random.Random, secret: str) -> SampleOrder:
     if n % 2 == 0:
         requests.insert(0, _request("orders/paid", body, secret, f"evt-paid-{doc['id']}", created + timedelta(minutes=2)))
     redeliveries = [fulfilled] if rng.random() < 0.3 else []
-    return SampleOrder(platform="shopify", order_ref=f"shopify:{doc['id']}", requests=requests, redeliveries=redeliveries)
+    items = doc["line_items"]
+    assert isinstance(items, list)
+    expected = Expected(trigger="PAYMENT_RECEIVED" if n % 2 == 0 else "SHIPMENT_CONFIRMED",
+                        external_order_id=str(doc["id"]), currency=str(doc["currency"]),
+                        line_count=len(items), order_key=f"shopify:{doc['id']}")
+    return SampleOrder(platform="shopify", order_ref=f"shopify:{doc['id']}", requests=requests,
+                       redeliveries=redeliveries, expected=expected)

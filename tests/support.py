@@ -1,0 +1,248 @@
+"""Helpers shared by the tests: topics on the real broker, worker processes, a gateway on loopback."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Mapping
+
+import httpx
+import uvicorn
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from invoicing.broker import free_port
+from invoicing.codec import decode
+from invoicing.gateway import RawEventPublisher, create_gateway
+from invoicing.settings import Settings
+from sources.base import Source
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def unique_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    tag = uuid.uuid4().hex[:10]
+    values: dict[str, Any] = dict(
+        topic_prefix=f"t{tag}.", app_id=f"test-{tag}", rebalance_timeout=3.0, output_dir=tmp_path / "out",
+        data_dir=tmp_path / "state", metrics_port=0, partitions=2, sink_backoff_base=0.05, sink_backoff_max=0.5,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
+    """The environment that makes a child process see *settings*."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "INVOICING_TOPIC_PREFIX": settings.topic_prefix,
+        "INVOICING_APP_ID": settings.app_id,
+        "INVOICING_REBALANCE_TIMEOUT": str(settings.rebalance_timeout),
+        "INVOICING_OUTPUT_DIR": str(settings.output_dir),
+        "INVOICING_DATA_DIR": str(settings.data_dir),
+        "INVOICING_PARTITIONS": str(settings.partitions),
+        "INVOICING_SINK_BACKOFF_BASE": str(settings.sink_backoff_base),
+        "INVOICING_SINK_BACKOFF_MAX": str(settings.sink_backoff_max),
+        "INVOICING_SINK_MAX_ATTEMPTS": str(settings.sink_max_attempts),
+        "INVOICING_SINK_TIMEOUT": str(settings.sink_timeout),
+        "INVOICING_STORE": settings.store,
+        "INVOICING_LOG_LEVEL": "WARNING",
+    }
+
+
+class WorkerProcess:
+    """`invoicing worker` in a child process, as production runs it."""
+
+    def __init__(self, settings: Settings, bootstrap: str, env: Mapping[str, str] | None = None,
+                 log_path: Path | None = None) -> None:
+        self.settings = settings
+        self.bootstrap = bootstrap
+        self.extra_env = dict(env or {})
+        self.metrics_port = free_port()
+        self.log_path = log_path or (settings.output_dir.parent / f"worker-{uuid.uuid4().hex[:6]}.log")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "WorkerProcess":
+        env = {**os.environ, **settings_env(self.settings, self.bootstrap), **self.extra_env,
+               "INVOICING_METRICS_PORT": str(self.metrics_port)}
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "invoicing", "worker"], env=env, cwd=str(REPO),
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final commit."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def metrics(self) -> str:
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).text
+        except httpx.HTTPError:
+            return ""
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of a metric's samples whose labels include *labels*."""
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+async def read_topic(bootstrap: str, topic: str, *, count: int | None = None, timeout: float = 30.0,
+                     idle: float | None = None) -> list[Any]:
+    """Messages of *topic* from the beginning: until *count* are read, or until *idle*
+    seconds pass with nothing new, or *timeout*."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    out: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        parts: set[int] = set()
+        while not parts and time.monotonic() < deadline:
+            await consumer._client.force_metadata_update()  # noqa: SLF001
+            parts = consumer.partitions_for_topic(topic) or set()
+            if not parts:
+                await asyncio.sleep(0.1)
+        if not parts:
+            return out
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        last_new = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                out.extend(msgs)
+                last_new = time.monotonic()
+            if count is not None and len(out) >= count:
+                if idle is None:
+                    break
+            if idle is not None and time.monotonic() - last_new >= idle and (count is None or len(out) >= count):
+                break
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def topic_size(bootstrap: str, topic: str) -> int:
+    """Messages on *topic* (sum of end offsets; 0 when it does not exist)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # noqa: SLF001
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            return 0
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts])
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
+
+
+def decoded(messages: list[Any], schema: str) -> list[dict[str, Any]]:
+    return [decode(schema, m.value) for m in messages]
+
+
+@asynccontextmanager
+async def running_gateway(settings: Settings, bootstrap: str,
+                          sources: Mapping[str, Source] | None = None) -> AsyncIterator[str]:
+    """A real gateway on a loopback port, publishing to the real broker. Yields its base URL."""
+    publisher = RawEventPublisher(settings, bootstrap)
+    await publisher.start()
+    port = free_port()
+    app = create_gateway(settings, publisher, sources)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False, lifespan="off"))
+    task = asyncio.ensure_future(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        await publisher.stop()
+
+
+async def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return True
+        await asyncio.sleep(interval)
+    return False
+
+
+def demo_reference() -> "ReferenceData":
+    """The demo's reference data (invoicing/demo_data/reference.yaml) as the worker would hold it."""
+    from invoicing.reference import ReferenceData, load_reference_file
+
+    ref = ReferenceData()
+    for kind, key, value in load_reference_file(REPO / "invoicing" / "demo_data" / "reference.yaml"):
+        ref.apply(kind, key, value)
+    return ref
+
+
+def sample_invoice(n: int = 1, *, sequence: int | None = None, targets: tuple[str, ...] = ("folder",),
+                   document_type: str = "INVOICE") -> dict[str, Any]:
+    """An issued invoice, built the way the pipeline builds one from a Shopify order."""
+    import random
+    from datetime import datetime, timezone
+
+    from invoicing.billing import build_draft, credit_note_draft, issue, unknown_customer
+    from invoicing.codec import decode as _decode, encode as _encode
+    from invoicing.gateway import raw_event_record
+    from invoicing.samples import shopify as shop
+    from invoicing.settings import PlatformSettings
+    from pydantic import SecretStr
+    from sources.shopify import Shopify
+
+    ref = demo_reference()
+    req = shop.order(n, random.Random(n), "s", datetime(2026, 11, 24, tzinfo=timezone.utc)).requests[-1]
+    src = Shopify(PlatformSettings(secret=SecretStr("s")))
+    inbound = InboundRequestFor(req)
+    raw = _decode("raw_event", _encode("raw_event", raw_event_record("shopify", src.describe(inbound), inbound, src)))
+    order = _decode("order_event", _encode("order_event", src.normalise(raw)[0]))
+    cust = ref.find_customer(order["customer_ref"], order["customer"]["email"]) or unknown_customer(order)
+    seller = ref.seller_for(cust)
+    draft = build_draft([order], customer=cust, seller=seller, reference=ref, trigger=order["trigger"], targets=list(targets))
+    inv = issue(draft, sequence=sequence or n, issued_at=datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc), seller=seller)
+    if document_type == "CREDIT_NOTE":
+        inv = issue(credit_note_draft(inv, reason="order cancelled"), sequence=sequence or n,
+                    issued_at=datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc), seller=seller)
+    return _decode("invoice", _encode("invoice", inv))
+
+
+def InboundRequestFor(req: Any) -> Any:
+    from sources.base import InboundRequest
+
+    return InboundRequest(method=req.method, path=req.path, query=req.query,
+                          headers={k.lower(): v for k, v in req.headers.items()}, body=req.body,
+                          url=f"http://testserver{req.path}")
