@@ -127,6 +127,16 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return asyncio.run(dlq.replay_command(settings, bootstrap, stage=args.stage, target=args.target))
 
 
+#: modules that add command groups: each defines ``add_commands(sub)``, where *sub* is the
+#: subparsers object, and uses ``invoicing.cli.add_common_options`` / ``settings_from_args``.
+EXTRA_COMMAND_MODULES: tuple[str, ...] = (
+)
+
+add_common_options = _common
+settings_from_args = _settings
+bootstrap_of = _bootstrap
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="invoicing", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "list":
             d.add_argument("--json", action="store_true")
         d.set_defaults(func=cmd_dlq)
+    import importlib
+
+    for module in EXTRA_COMMAND_MODULES:
+        importlib.import_module(module).add_commands(sub)
     return parser
 
 
