@@ -12,6 +12,7 @@ import logging
 import time
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -35,6 +36,17 @@ log = logging.getLogger("invoicing.gateway")
 
 #: headers never copied onto a topic, whatever a source asks for
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
+#: query parameters that carry shared-secret tokens; their values never reach a topic
+_SECRET_PARAMS = frozenset({"token", "code", "key", "secret", "api_key", "apikey", "access_token", "sig"})
+
+
+def redact_url(url: str) -> str:
+    """The URL with the values of secret query parameters replaced by ``***``."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    pairs = [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(pairs)))
 
 
 class BodyTooLarge(Exception):
@@ -87,7 +99,7 @@ def raw_event_record(platform: str, info: EventInfo, inbound: InboundRequest, so
         "event_id": info.event_id,
         "received_at": datetime.now(timezone.utc),
         "method": inbound.method,
-        "url": inbound.url,
+        "url": redact_url(inbound.url),
         "content_type": inbound.headers.get("content-type", ""),
         "headers": headers,
         "body": inbound.body,

@@ -29,7 +29,7 @@ def declare_tables(app: faust.App) -> Tables:
     raw = faust.Schema(key_serializer="raw", value_serializer="raw")
 
     def table(name: str) -> TableT:
-        return app.Table(name, default=None, schema=raw, help=f"invoicing {name}")
+        return app.Table(name, default=None, schema=raw, key_type=bytes, value_type=bytes, help=f"invoicing {name}")
 
     return Tables(
         seen_events=table("seen-events"),

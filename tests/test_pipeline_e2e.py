@@ -1,0 +1,162 @@
+"""End to end on the real broker: signed Shopify webhooks over HTTP → gateway → worker → invoices.
+
+Invoices are read off the `invoices` topic and decoded with fastavro and the .avsc files.
+"""
+from __future__ import annotations
+
+
+import random
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from invoicing.broker import ensure_topics
+from invoicing.codec import decode
+from invoicing.reference_store import publish_reference
+from invoicing.samples import shopify as shop
+from invoicing.settings import PlatformSettings, Settings
+from pydantic import SecretStr
+from sources.shopify import Shopify
+from tests.support import REPO, WorkerProcess, read_topic, running_gateway, unique_settings, wait_until
+
+pytestmark = pytest.mark.slow
+SECRET = "e2e-shopify-secret"
+REFERENCE = REPO / "invoicing" / "demo_data" / "reference.yaml"
+
+
+async def prepare(tmp_path: Path, bootstrap: str, **overrides: Any) -> Settings:
+    settings = unique_settings(tmp_path, **overrides)
+    await ensure_topics(settings, bootstrap)
+    await publish_reference(settings, bootstrap, REFERENCE)
+    return settings
+
+
+async def post_all(base: str, requests: list[Any]) -> list[int]:
+    async with httpx.AsyncClient(base_url=base, timeout=20) as client:
+        statuses = []
+        for req in requests:
+            r = await client.post(req.path, content=req.body, headers=dict(req.headers))
+            statuses.append(r.status_code)
+        return statuses
+
+
+def orders(first: int, count: int) -> list[Any]:
+    at = datetime.now(timezone.utc)
+    return [shop.order(n, random.Random(n), SECRET, at) for n in range(first, first + count)]
+
+
+async def invoices_on_topic(bootstrap: str, settings: Settings, want: int, timeout: float = 90) -> list[Any]:
+    msgs: list[Any] = []
+
+    async def enough() -> bool:
+        nonlocal msgs
+        msgs = await read_topic(bootstrap, settings.topic("invoices"), timeout=5, idle=0.5)
+        return len({m.key for m in msgs}) >= want
+
+    await wait_until(enough, timeout=timeout, interval=1.0)
+    return msgs
+
+
+def check_numbering(invoices: list[dict[str, Any]]) -> None:
+    by_series: dict[str, list[int]] = defaultdict(list)
+    for inv in invoices:
+        by_series[inv["series"]].append(inv["sequence"])
+    for series, seqs in by_series.items():
+        assert sorted(seqs) == list(range(1, len(seqs) + 1)), f"{series}: holes or duplicates in {sorted(seqs)}"
+
+
+async def test_signed_webhooks_become_one_invoice_per_order(bootstrap: str, tmp_path: Path) -> None:
+    settings = await prepare(tmp_path, bootstrap)
+    batch = orders(0, 12)
+    requests = [r for o in batch for r in o.requests + o.redeliveries]
+    requests += [batch[0].requests[-1], batch[1].requests[-1]]  # two more redeliveries
+    worker = WorkerProcess(settings, bootstrap).start()
+    try:
+        source = Shopify(PlatformSettings(secret=SecretStr(SECRET)))
+        async with running_gateway(settings, bootstrap, {"shopify": source}) as base:
+            statuses = await post_all(base, requests)
+        assert set(statuses) == {200}
+        msgs = await invoices_on_topic(bootstrap, settings, len(batch))
+        invoices = {m.key: decode("invoice", m.value) for m in msgs}
+        assert len(invoices) == len(batch), worker.log()[-3000:]
+        billed = Counter(o for inv in invoices.values() for o in inv["orders"])
+        assert set(billed) == {o.order_ref for o in batch}
+        assert all(n == 1 for n in billed.values()), "exactly one invoice per order"
+        check_numbering(list(invoices.values()))
+        receipts = await read_topic(bootstrap, settings.topic("invoicing.delivery-receipts"), count=len(batch), timeout=30)
+        delivered = {decode("delivery_receipt", m.value)["invoice_id"] for m in receipts}
+        assert delivered == {inv["invoice_id"] for inv in invoices.values()}
+        files = sorted(p.name for p in (settings.output_dir).glob("*.json"))
+        assert files == sorted(f"{inv['number']}.json" for inv in invoices.values())
+        assert await wait_until(lambda: worker.metric("invoicing_duplicates_dropped_total") >= 4, timeout=10)
+        assert worker.metric("invoicing_invoices_issued_total") == len(batch)
+        for inv in invoices.values():
+            assert inv["total"] == inv["line_total"] + inv["tax_total"]
+            assert inv["lineage"] and inv["lineage"][0]["platform"] == "shopify"
+    finally:
+        worker.stop()
+
+
+async def test_killed_worker_neither_loses_nor_doubles(bootstrap: str, tmp_path: Path) -> None:
+    settings = await prepare(tmp_path, bootstrap)
+    first, second = orders(100, 10), orders(110, 10)
+    source = Shopify(PlatformSettings(secret=SecretStr(SECRET)))
+    worker = WorkerProcess(settings, bootstrap).start()
+    async with running_gateway(settings, bootstrap, {"shopify": source}) as base:
+        await post_all(base, [r for o in first for r in o.requests])
+        await invoices_on_topic(bootstrap, settings, 3, timeout=60)
+        worker.kill()  # SIGKILL mid-stream: no graceful commit
+        assert set(await post_all(base, [r for o in second for r in o.requests + o.redeliveries])) == {200}
+        await post_all(base, [r for o in first for r in o.requests])  # platforms retry while we were down
+    restarted = WorkerProcess(settings, bootstrap).start()
+    try:
+        msgs = await invoices_on_topic(bootstrap, settings, 20, timeout=120)
+        by_id: dict[bytes, set[bytes]] = defaultdict(set)
+        for m in msgs:
+            by_id[m.key].add(m.value)
+        assert all(len(v) == 1 for v in by_id.values()), "a re-sent invoice is byte-identical"
+        invoices = [decode("invoice", next(iter(v))) for v in by_id.values()]
+        billed = Counter(o for inv in invoices for o in inv["orders"])
+        assert set(billed) == {o.order_ref for o in first + second}, restarted.log()[-3000:]
+        assert all(n == 1 for n in billed.values())
+        check_numbering(invoices)
+    finally:
+        restarted.stop()
+        worker.stop()
+
+
+async def test_unprocessable_event_goes_to_dead_letters_and_replays(bootstrap: str, tmp_path: Path) -> None:
+    """An event the worker cannot bill (unknown currency) is parked with its reason; replay sends it back."""
+    from invoicing.dlq import read_dead_letters, replay
+
+    settings = await prepare(tmp_path, bootstrap)
+    import json
+
+    doc = shop.shopify_payload(7, random.Random(7))
+    doc["currency"] = "XXQ"
+    bad = shop.signed(json.dumps(doc).encode(), SECRET, datetime.now(timezone.utc))
+    source = Shopify(PlatformSettings(secret=SecretStr(SECRET)))
+    worker = WorkerProcess(settings, bootstrap).start()
+    try:
+        async with running_gateway(settings, bootstrap, {"shopify": source}) as base:
+            assert await post_all(base, [bad]) == [200]
+        assert await wait_until(lambda: _count_dead(settings, bootstrap), timeout=60)
+        entries = await read_dead_letters(settings, bootstrap)
+        assert len(entries) == 1
+        assert entries[0].record["stage"] == "normalise" and "XXQ" in entries[0].record["reason"]
+        assert await replay(settings, bootstrap) == 1
+        assert await replay(settings, bootstrap) == 0, "a dead letter is replayed once"
+        assert await wait_until(lambda: _count_dead(settings, bootstrap, 2), timeout=60)
+    finally:
+        worker.stop()
+
+
+async def _count_dead(settings: Settings, bootstrap: str, n: int = 1) -> bool:
+    msgs = await read_topic(bootstrap, settings.topic("invoicing.dead-letters"), timeout=2, idle=0.3)
+    return len(msgs) >= n
+
+
