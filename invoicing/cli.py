@@ -130,6 +130,8 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 #: modules that add command groups: each defines ``add_commands(sub)``, where *sub* is the
 #: subparsers object, and uses ``invoicing.cli.add_common_options`` / ``settings_from_args``.
 EXTRA_COMMAND_MODULES: tuple[str, ...] = (
+    "invoicing.poll_cli",
+    "invoicing.register_cli",
 )
 
 add_common_options = _common

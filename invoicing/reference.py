@@ -8,7 +8,8 @@ The file::
     tax: {vat_rates: {DE: "19"}, us_state_rates: {CA: "7.25"}}
     sellers:   [{seller_id, name, vat_id, address{line1, city, postal_code, country}, iban, ...}]
     customers: [{customer_id, name, email, vat_id, address{...}, external_ids: [shopify:123],
-                 payment_terms, targets, resale_certificate, seller_id, buyer_reference}]
+                 payment_terms, targets, resale_certificate, seller_id, buyer_reference,
+                 einvoice_format: ubl | cii | facturx (e-mailed with the PDF)}]
     products:  [{sku, description, tax_category, tax_rate, service}]
 """
 from __future__ import annotations
@@ -87,6 +88,7 @@ class Customer:
     endpoint_id: str | None = None
     endpoint_scheme: str | None = None
     known: bool = True
+    einvoice_format: str | None = None  # e-mailed with the PDF: "ubl", "cii", "facturx" or None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Customer":
@@ -102,6 +104,7 @@ class Customer:
             invoice_policy=d.get("invoice_policy"), billing_cycle=d.get("billing_cycle"),
             split_by_po=bool(d.get("split_by_po", False)), timezone=d.get("timezone"),
             endpoint_id=d.get("endpoint_id"), endpoint_scheme=d.get("endpoint_scheme"),
+            einvoice_format=(str(d["einvoice_format"]).lower() or None) if d.get("einvoice_format") else None,
         )
 
 

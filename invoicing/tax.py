@@ -98,7 +98,9 @@ def determine_tax(
         return TaxDecision("G", Decimal(0), "Export outside the EU", "VATEX-EU-G")
     if seller == "US":
         if resale_certificate:
-            return TaxDecision("E", Decimal(0), "Exempt: resale certificate on file", "VATEX-EU-O")
+            # No VATEX code fits a US resale exemption (VATEX-EU-O is for category O only,
+            # Peppol P0105); EN 16931 BR-E-10 accepts the reason text alone.
+            return TaxDecision("E", Decimal(0), "Exempt: resale certificate on file", None)
         state = (buyer_region or "").upper()
         if buyer != "US":
             return TaxDecision("G", Decimal(0), "Export", "VATEX-EU-G")

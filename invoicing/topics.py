@@ -19,9 +19,10 @@ TOPIC_BASE_NAMES = {
     "sellers": "invoicing.ref.sellers",
     "redeliver": "invoicing.redeliver",
     "dlq_replayed": "invoicing.dead-letters.replayed",
+    "poll_cursors": "invoicing.poll-cursors",
 }
 
-COMPACTED = frozenset({"customers", "products", "sellers", "dlq_replayed"})
+COMPACTED = frozenset({"customers", "products", "sellers", "dlq_replayed", "poll_cursors"})
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Topics:
     sellers: str
     redeliver: str
     dlq_replayed: str
+    poll_cursors: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Topics":

@@ -1,0 +1,35 @@
+"""Invoice documents: the customer's PDF and the standard e-invoices.
+
+* ``render_pdf``      A4 PDF with every EU VAT Directive Art. 226 field (ReportLab).
+* ``render_ubl``      UBL 2.1 Peppol BIS Billing 3.0 (Invoice or CreditNote).
+* ``render_cii``      UN/CEFACT CII, Factur-X EN 16931 profile.
+* ``render_facturx``  PDF/A-3 with the CII embedded as ``factur-x.xml``.
+* ``document_hashes`` sha256 of each byte-stable document.
+
+Validators live in :mod:`invoicing.documents.validate`.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Mapping
+
+from invoicing.documents.cii import render_cii
+from invoicing.documents.facturx import render_facturx
+from invoicing.documents.pdf import render_pdf
+from invoicing.documents.ubl import render_ubl
+
+__all__ = ["render_pdf", "render_ubl", "render_cii", "render_facturx", "document_hashes"]
+
+
+def document_hashes(invoice: Mapping[str, Any]) -> dict[str, str]:
+    """Hex sha256 of each rendered document: ``{"pdf": ..., "ubl": ..., "cii": ...}``.
+
+    These renderings are deterministic, so a replay of the same invoice gives the same
+    hashes. The Factur-X PDF is left out: the `factur-x` package stamps it with the time
+    of generation; its content is the PDF and the CII, both hashed here.
+    """
+    return {
+        "pdf": hashlib.sha256(render_pdf(invoice)).hexdigest(),
+        "ubl": hashlib.sha256(render_ubl(invoice)).hexdigest(),
+        "cii": hashlib.sha256(render_cii(invoice)).hexdigest(),
+    }

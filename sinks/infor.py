@@ -1,0 +1,173 @@
+"""Infor CloudSuite Industrial (SyteLine/CSI) target: Mongoose IDO REST behind the ION API gateway.
+
+Auth: ION API OAuth 2.0 from the ``.ionapi`` file (INVOICING_INFOR_IONAPI_FILE; keys ``ti``,
+``ci``, ``cs``, ``pu``, ``ot``, ``saak``, ``sask``, ``iu``) or the same values in env
+(TENANT, CLIENT_ID, CLIENT_SECRET, TOKEN_URL, USERNAME = saak, PASSWORD = sask): the
+service-account password grant; without saak/sask, client credentials. Calls carry
+``X-Infor-MongooseConfig``. Errors: ``{"Message", "MessageCode", "Success": false}``,
+sometimes inside an HTTP 200 — both are read.
+
+Assumption [U] (platforms.md): invoices are entered through IDO ``SLArinvs`` ("Invoices,
+Debit and Credit Memos", table ``arinv``) with distributions in ``SLArinvds``; CSI assigns
+``InvNum``; our number goes in ``Ref`` (the look-up key) and ``Description``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import httpx
+from pydantic import Field
+
+from invoicing.errors import ConfigError, InvoiceRejected
+from invoicing.settings import PlatformSettings
+from invoicing.target_http import amount_text, invoice_lines, raise_for_target
+from sinks.auth import OAuth2ClientCredentials, _OAuth2
+from sinks.base import InvoiceRef, Sink
+
+__all__ = ["InforSink", "InforSettings", "OAuth2Password"]
+
+
+class InforSettings(PlatformSettings):
+    ionapi_file: Path | None = Field(None, description="Path of the .ionapi credentials file.")
+    mongoose_config: str = Field("CSI_DALS", description="Mongoose configuration (X-Infor-MongooseConfig).")
+    invoice_ido: str = Field("SLArinvs")
+    distribution_ido: str = Field("SLArinvds")
+    revenue_account: str = Field("401000", description="GL account for invoice distributions.")
+
+
+class OAuth2Password(_OAuth2):
+    """``grant_type=password`` with the ION service-account keys (saak/sask) as user name and password."""
+
+    def __init__(self, token_url: str, client_id: str, client_secret: str, username: str, password: str,
+                 **kwargs: Any) -> None:
+        super().__init__(token_url, client_id, client_secret, **kwargs)
+        self._username, self._password = username, password
+
+    def _grant(self) -> dict[str, str]:
+        return {"grant_type": "password", "username": self._username, "password": self._password}
+
+
+def _infor_message(body: Any) -> str | None:
+    if isinstance(body, dict):
+        return f"MessageCode {body.get('MessageCode')}: {body.get('Message')}" if "Message" in body else \
+            body.get("error_description") or body.get("error")
+    return str(body)[:500] if body else None
+
+
+def _mongoose_date(d: Any) -> str:
+    return f"{d:%Y%m%d} 00:00:00.000"
+
+
+class InforSink(Sink):
+    """Creates one A/R invoice (``SLArinvs``, ``Type`` I or C) with its distributions per invoice.
+
+    Delivery guarantee: exactly once per invoice number. IDO updates take no idempotency
+    key, so `find_invoice` loads ``SLArinvs`` filtered on ``Ref`` = our number before every
+    create; if the header exists without distributions (a crash between the two updates)
+    the distributions are added then. Idempotency key: our invoice number in ``Ref``.
+    """
+
+    target = "infor"
+    settings_class = InforSettings
+    rate_limit_per_minute = None  # ION API throttling is tenant-specific and unpublished [U]
+
+    _auth_obj: httpx.Auth | None = None
+    _ion: dict[str, str] | None = None
+
+    def _ionapi(self) -> dict[str, str]:
+        if self._ion is None:
+            s: InforSettings = self.settings  # type: ignore[assignment]
+            ion: dict[str, str] = json.loads(s.ionapi_file.read_text()) if s.ionapi_file else {}
+            env = {"ti": s.tenant, "ci": s.client_id, "cs": s.client_secret.get_secret_value() if s.client_secret else None,
+                   "saak": s.username, "sask": s.password.get_secret_value() if s.password else None}
+            self._ion = {**{k: v for k, v in env.items() if v}, **ion}
+            if s.token_url:
+                self._ion["token_url"] = s.token_url
+            elif ion.get("pu") and ion.get("ot"):
+                self._ion["token_url"] = ion["pu"].rstrip("/") + "/" + ion["ot"].lstrip("/")
+            if not self._ion.get("ci") or not self._ion.get("cs") or not self._ion.get("token_url"):
+                raise ConfigError("infor: client id/secret and token URL are required (.ionapi ci, cs, pu+ot)")
+        return self._ion
+
+    def _base(self) -> str:
+        if self.settings.base_url:
+            return self.base_url()
+        ion = self._ionapi()
+        if not ion.get("iu") or not ion.get("ti"):
+            raise ConfigError("infor: set INVOICING_INFOR_BASE_URL or .ionapi iu and ti")
+        return f"{ion['iu'].rstrip('/')}/{ion['ti']}/CSI"
+
+    def _auth(self) -> httpx.Auth:
+        if self._auth_obj is None:
+            ion = self._ionapi()
+            if ion.get("saak") and ion.get("sask"):
+                self._auth_obj = OAuth2Password(ion["token_url"], ion["ci"], ion["cs"], ion["saak"], ion["sask"], client=self.client)
+            else:
+                self._auth_obj = OAuth2ClientCredentials(ion["token_url"], ion["ci"], ion["cs"], client=self.client)
+        return self._auth_obj
+
+    def _secrets(self) -> list[str | None]:
+        ion = self._ionapi()
+        return [ion.get("cs"), ion.get("sask"), ion.get("saak")]
+
+    async def _ido(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
+        headers = {"X-Infor-MongooseConfig": self.settings.mongoose_config, "Accept": "application/json"}  # type: ignore[attr-defined]
+        r = await self.client.request(method, f"{self._base()}/IDORequestService/ido/{path}", headers=headers,
+                                      auth=self._auth(), **kwargs)
+        raise_for_target(r, f"infor {what}", _infor_message, self._secrets())
+        doc: dict[str, Any] = r.json()
+        if not doc.get("Success", False):
+            raise InvoiceRejected(f"infor {what}: {_infor_message(doc)}")
+        return doc
+
+    async def _load(self, ido: str, props: str, flt: str) -> list[dict[str, Any]]:
+        doc = await self._ido("GET", f"load/{ido}", f"load {ido}", params={"properties": props, "filter": flt, "recordCap": "10"})
+        return list(doc.get("Items") or [])
+
+    async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
+        s: InforSettings = self.settings  # type: ignore[assignment]
+        number = str(invoice["number"]).replace("'", "''")
+        rows = await self._load(s.invoice_ido, "InvNum,CustNum,Ref,Type", f"Ref = '{number}'")
+        if not rows:
+            return None
+        if len(rows) > 1:
+            raise InvoiceRejected(f"infor: {len(rows)} A/R invoices with Ref {invoice['number']}; resolve by hand")
+        inv_num = str(rows[0]["InvNum"])
+        if not await self._load(s.distribution_ido, "InvNum,DistSeq", f"InvNum = '{inv_num}'"):
+            await self._distribute(invoice, inv_num)  # header made, crashed before the distributions
+        return InvoiceRef(inv_num)
+
+    async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
+        s: InforSettings = self.settings  # type: ignore[assignment]
+        credit = invoice.get("document_type") == "CREDIT_NOTE"
+        props = {"CustNum": invoice["customer_id"], "Type": "C" if credit else "I", "InvNum": None,
+                 "InvDate": _mongoose_date(invoice["issue_date"]), "DueDate": _mongoose_date(invoice["due_date"]),
+                 "Amount": amount_text(invoice["tax_exclusive_total"]), "SalesTax": amount_text(invoice["tax_total"]),
+                 "Ref": invoice["number"], "Description": f"{invoice['number']} {invoice['currency']} "
+                 f"{', '.join(invoice.get('orders') or [])}"[:40], "ApplyToInvNum": invoice.get("preceding_invoice")}
+        doc = await self._ido("POST", f"update/{s.invoice_ido}", f"insert {s.invoice_ido}", params={"refresh": "true"},
+                              json={"Changes": [_insert(props)]})
+        items = doc.get("RefreshItems") or []
+        inv_num = next((p["Value"] for p in (items[0].get("Properties") if items else []) if p["Name"] == "InvNum"), None)
+        if not inv_num:
+            ref = await self.find_invoice(invoice, idempotency_key)
+            if ref is None:
+                raise InvoiceRejected(f"infor: {s.invoice_ido} accepted {invoice['number']} but returned no InvNum")
+            return ref
+        await self._distribute(invoice, str(inv_num))
+        return InvoiceRef(str(inv_num))
+
+    async def _distribute(self, invoice: Mapping[str, Any], inv_num: str) -> None:
+        s: InforSettings = self.settings  # type: ignore[assignment]
+        changes = [_insert({"CustNum": invoice["customer_id"], "InvNum": inv_num, "InvSeq": "0", "DistSeq": str(ln.number * 10),
+                            "Acct": s.revenue_account, "Amount": amount_text(ln.net), "TaxCode": f"{ln.tax_category}"
+                            f"{ln.tax_rate.normalize():f}"[:6], "Description": ln.description[:40]})
+                   for ln in invoice_lines(invoice)]
+        await self._ido("POST", f"update/{s.distribution_ido}", f"insert {s.distribution_ido}", json={"Changes": changes})
+
+
+def _insert(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {"Action": 1, "ItemId": "", "UpdateLocking": 1, "Properties": [
+        {"Name": k, "Value": v, "Modified": True, "IsNull": v is None} for k, v in props.items()]}

@@ -1,0 +1,101 @@
+"""Oracle Fusion Cloud (Order Management): order status events forwarded by an Oracle Integration flow.
+
+Fusion business events reach third parties only through Oracle Integration (OIC); the flow
+subscribes to the Order Management event and forwards a small JSON we define
+(schema ``invoicing.oracle-fusion.order-status/1``) [U for exact event payloads, platforms.md §11]:
+
+* ``POST /webhooks/oracle-fusion`` from the OIC REST adapter, ``X-Invoicing-Token: <secret>`` (set as a
+  static header in the invoke), constant time. Secret: ``INVOICING_ORACLE_FUSION_SECRET``.
+* Body: ``{"schema", "eventId" (the OIC-forwarded event id, stable on the flow's retries),
+  "eventName" ("OrderStatusUpdated"), "occurredAt", "headerId", "orderNumber",
+  "sourceTransactionNumber", "statusCode"}``.
+* Trigger: ``statusCode`` ``CLOSED`` or ``AWAITING_BILLING`` (every fulfilment line shipped; the
+  order waits for billing) → SHIPMENT_CONFIRMED; ``CANCELED`` → ORDER_CANCELLED; others ignored.
+  Dedupe: ``eventId``; ``oracle-fusion:order:<headerId>:shipped`` across events.
+* Thin: the worker reads ``GET /fscmRestApi/resources/11.13.18.05/salesOrdersForOrderHub/<headerId>
+  ?expand=lines&onlyData=true`` with Basic (``USERNAME``/``PASSWORD``) or OAuth2 client credentials
+  (``CLIENT_ID``/``CLIENT_SECRET``/``TOKEN_URL`` of the IAM domain).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Mapping
+
+import httpx
+
+from invoicing.api_auth import api_auth, fetch_json
+from invoicing.errors import FetchError, IgnoredEvent, PayloadError
+from invoicing.webhook_auth import presented_tokens, require_token
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_json, parse_time, party
+
+__all__ = ["OracleFusion", "STATUS_TRIGGERS", "SCHEMA", "RESOURCE"]
+
+SCHEMA = "invoicing.oracle-fusion.order-status/1"
+RESOURCE = "/fscmRestApi/resources/11.13.18.05/salesOrdersForOrderHub"
+STATUS_TRIGGERS = {"CLOSED": "SHIPMENT_CONFIRMED", "AWAITING_BILLING": "SHIPMENT_CONFIRMED", "CANCELED": "ORDER_CANCELLED"}
+_ID = re.compile(r"^[0-9]{1,20}$")
+
+
+class OracleFusion(Source):
+    platform = "oracle-fusion"
+    thin = True
+    signs_body = False
+
+    def verify(self, request: InboundRequest) -> None:
+        require_token(self.secret(), presented_tokens(request.headers, {}), self.platform)
+
+    @staticmethod
+    def _doc(body: bytes) -> dict[str, Any]:
+        doc = parse_json(body)
+        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not doc.get("eventId"):
+            raise PayloadError(f"body is not an {SCHEMA} document")
+        if not _ID.match(str(doc.get("headerId") or "")):
+            raise PayloadError("headerId is not an Order Management header id")
+        return doc
+
+    def describe(self, request: InboundRequest) -> EventInfo:
+        doc = self._doc(request.body)
+        if doc.get("statusCode") not in STATUS_TRIGGERS:
+            raise IgnoredEvent(f"order status {doc.get('statusCode')!r} does not trigger invoicing")
+        return EventInfo(event_type=f"{doc.get('eventName') or 'OrderStatusUpdated'}.{doc['statusCode']}",
+                         event_id=str(doc["eventId"]))
+
+    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+        doc = self._doc(raw["body"])
+        trigger = STATUS_TRIGGERS.get(str(doc.get("statusCode")))
+        if trigger is None:
+            return []
+        return [ThinEvent(event_id=str(doc["eventId"]), event_type=raw["event_type"], trigger=trigger,
+                          resource="salesOrdersForOrderHub", resource_id=str(doc["headerId"]),
+                          occurred_at=parse_time(doc.get("occurredAt"), raw["received_at"]),
+                          attributes={"status": str(doc["statusCode"]),
+                                      "source_transaction": str(doc.get("sourceTransactionNumber") or "")})]
+
+    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+        base = self.base_url()
+        auth = api_auth(self.settings, base, client, prefer="basic")
+        so = await fetch_json(client, self.platform, "GET", f"{base}{RESOURCE}/{event.resource_id}", auth=auth,
+                              params={"expand": "lines", "onlyData": "true"})
+        if not isinstance(so, dict) or "HeaderId" not in so:
+            raise FetchError(f"oracle-fusion: order {event.resource_id}: unexpected answer", retriable=False)
+        try:
+            return [self._order(event, so)]
+        except (KeyError, TypeError) as exc:
+            raise FetchError(f"oracle-fusion: order lacks {exc}", retriable=False) from None
+
+    def _order(self, event: ThinEvent, so: dict[str, Any]) -> dict[str, Any]:
+        lines = [order_line(li.get("ProductDescription") or li.get("ProductNumber") or "", li["OrderedQuantity"],
+                            li["UnitSellingPrice"], sku=li.get("ProductNumber"))
+                 for li in (so.get("lines") or {}).get("items", so.get("lines")) or []
+                 if isinstance(li, dict) and li.get("OrderedQuantity") and li.get("StatusCode") != "CANCELED"]
+        raw = {"platform": self.platform, "event_type": event.event_type, "received_at": event.occurred_at}
+        kind = "shipped" if event.trigger == "SHIPMENT_CONFIRMED" else "canceled"
+        number = so.get("BuyingPartyNumber")
+        return order_event(
+            raw, event_id=event.event_id, trigger=event.trigger, external_order_id=str(so["HeaderId"]),
+            order_number=so.get("OrderNumber"), occurred_at=parse_time(so.get("LastUpdateDate"), event.occurred_at),
+            customer_ref=f"oracle-fusion:{number}" if number else None,
+            customer=party(so.get("BuyingPartyName") or "", email=so.get("BuyingPartyContactEmail")),
+            currency=so["TransactionalCurrencyCode"], lines=lines, announced_total=so.get("TotalAmount"),
+            purchase_order=so.get("CustomerPONumber"), dedup_keys=[f"oracle-fusion:order:{so['HeaderId']}:{kind}"],
+            attributes={**event.attributes, "business_unit": str(so.get("BusinessUnitName") or "")})

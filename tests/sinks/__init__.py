@@ -1,0 +1,1 @@
+"""Per-target sink tests."""

@@ -1,0 +1,99 @@
+"""Epicor sink against the REST v2 stand-in: the function contract, OData look-up, Epicor's error body."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Iterator
+
+import httpx
+import pytest
+
+from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
+from invoicing.settings import Settings, platform_settings
+from sinks.delivery import deliver
+from sinks.epicor import EpicorSink
+from tests.fakes.targets.epicor import API_KEY, PASSWORD, EpicorFake, epicor_error
+from tests.support import sample_invoice
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[EpicorFake]:
+    f = EpicorFake()
+    for k, v in f.env().items():
+        monkeypatch.setenv(k, v)
+    yield f
+    f.close()
+
+
+def make_sink() -> EpicorSink:
+    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
+    return EpicorSink(platform_settings("epicor", EpicorSink.settings_class), httpx.AsyncClient(timeout=2.0), pipeline)
+
+
+async def test_function_input_contract_is_exact(fake: EpicorFake) -> None:
+    inv = sample_invoice(9, targets=("epicor",))
+    sink = make_sink()
+    try:
+        result = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "DELIVERED", result.detail
+    post = next(r for r in fake.requests if r.method == "POST")
+    assert post.path == "/api/v2/efx/EPIC06/InvoicingPipeline/CreateARInvoice" and post.headers["x-api-key"] == API_KEY
+    body = json.loads(post.body, parse_float=Decimal)
+    assert (body["LegalNumber"], body["CustID"], body["CurrencyCode"]) == (inv["number"], "C-1001", "EUR")
+    assert (body["InvoiceDate"], body["DueDate"], body["GroupID"]) == ("2026-11-24", "2026-12-24", "IP261124")
+    assert body["DocInvoiceAmt"] == inv["total"] and body["DocTaxAmt"] == inv["tax_total"]
+    assert [(ln["LineDesc"], ln["SellingShipQty"], ln["DocUnitPrice"], ln["DocExtPrice"], ln["TaxPercent"])
+            for ln in body["Lines"]] == [(ln["description"], ln["quantity"], ln["unit_price"], ln["net_amount"],
+                                          ln["tax_rate"]) for ln in inv["lines"]]
+    find = next(r for r in fake.requests if r.method == "GET")
+    assert find.query["$filter"] == f"LegalNumber eq '{inv['number']}'"
+
+
+async def test_business_errors_are_parked_with_epicors_message(fake: EpicorFake) -> None:
+    inv = sample_invoice(9, targets=("epicor",))
+    inv["customer_id"] = "C-9999"
+    sink = make_sink()
+    try:
+        result = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "PARKED" and not result.retriable
+    assert "Ice.BLException: Customer C-9999 is not valid." in (result.detail or "")
+
+
+async def test_duplicate_legal_number_is_refused_by_the_function(fake: EpicorFake) -> None:
+    inv = sample_invoice(9, targets=("epicor",))
+    sink = make_sink()
+    try:
+        await sink.create_invoice(inv, inv["invoice_id"])
+        with pytest.raises(InvoiceRejected, match="Legal Number .* already exists"):
+            await sink.create_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert len(fake.created) == 1
+
+
+async def test_auth_errors_never_show_the_api_key_or_password(fake: EpicorFake) -> None:
+    inv = sample_invoice(9, targets=("epicor",))
+    fake.fail(401, body=epicor_error(401, f"Invalid API Key {API_KEY} for user integration:{PASSWORD}").body)
+    sink = make_sink()
+    try:
+        with pytest.raises(AuthError) as err:
+            await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert API_KEY not in str(err.value) and PASSWORD not in str(err.value) and "***" in str(err.value)
+
+
+async def test_throttling_is_retriable_with_retry_after(fake: EpicorFake) -> None:
+    inv = sample_invoice(9, targets=("epicor",))
+    fake.fail(429, retry_after=2)
+    sink = make_sink()
+    try:
+        with pytest.raises(RetriableSinkError) as err:
+            await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert err.value.retry_after == 2 and "ThrottlingException" in str(err.value)

@@ -1,0 +1,105 @@
+"""Infor CSI sink against the ION gateway + Mongoose stand-in: .ionapi auth, IDO bodies, repair, Mongoose errors."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Iterator
+
+import httpx
+import pytest
+
+from invoicing.errors import AuthError, InvoiceRejected
+from invoicing.settings import Settings, platform_settings
+from sinks.delivery import deliver
+from sinks.infor import InforSink
+from tests.fakes.targets.infor import CLIENT_SECRET, SAAK, SASK, InforFake, mongoose_error
+from tests.support import sample_invoice
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[InforFake]:
+    f = InforFake()
+    for k, v in f.env().items():
+        monkeypatch.setenv(k, v)
+    yield f
+    f.close()
+
+
+def make_sink() -> InforSink:
+    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
+    return InforSink(platform_settings("infor", InforSink.settings_class), httpx.AsyncClient(timeout=2.0), pipeline)
+
+
+async def test_header_and_distributions_are_exact(fake: InforFake) -> None:
+    inv = sample_invoice(7, targets=("infor",))
+    sink = make_sink()
+    try:
+        result = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "DELIVERED", result.detail
+    head = fake.created[result.external_id]
+    assert (head["Ref"], head["CustNum"], head["Type"]) == (inv["number"], inv["customer_id"], "I")
+    assert (head["InvDate"], head["DueDate"]) == ("20261124 00:00:00.000", "20261224 00:00:00.000")
+    assert Decimal(head["Amount"]) == inv["tax_exclusive_total"] and Decimal(head["SalesTax"]) == inv["tax_total"]
+    assert [Decimal(d["Amount"]) for d in fake.distributions] == [ln["net_amount"] for ln in inv["lines"]]
+    assert all(d["InvNum"] == result.external_id for d in fake.distributions)
+    grant = fake.token_requests[0]
+    assert (grant["grant_type"], grant["username"], grant["password"]) == ("password", SAAK, SASK)
+
+
+async def test_header_without_distributions_is_repaired_on_redelivery(fake: InforFake) -> None:
+    inv = sample_invoice(9, targets=("infor",))
+    sink = make_sink()
+    try:
+        ref = await sink.create_invoice(inv, inv["invoice_id"])
+        fake.distributions.clear()  # as if the worker died between the two updates
+        result = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "ALREADY_PRESENT" and result.external_id == ref.external_id
+    assert len(fake.created) == 1 and len(fake.distributions) == len(inv["lines"])
+
+
+async def test_token_refreshed_on_401(fake: InforFake) -> None:
+    inv = sample_invoice(9, targets=("infor",))
+    sink = make_sink()
+    try:
+        await sink.find_invoice(inv, inv["invoice_id"])
+        fake.revoke_tokens()
+        assert await sink.find_invoice(inv, inv["invoice_id"]) is None
+    finally:
+        await sink.close()
+    assert len(fake.token_requests) == 2
+
+
+async def test_mongoose_failure_in_a_200_is_parked_with_its_message(fake: InforFake) -> None:
+    inv = sample_invoice(9, targets=("infor",))
+    sink = make_sink()
+    try:
+        await sink.find_invoice(inv, inv["invoice_id"])
+        fake.fail(200, body=mongoose_error("Customer C-1001 is on credit hold.").body)
+        with pytest.raises(InvoiceRejected, match="MessageCode 16: Customer C-1001 is on credit hold."):
+            await sink.create_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert not fake.created
+
+
+async def test_bad_service_account_is_auth_error_without_secrets(fake: InforFake, monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    doc = json.loads(Path(fake.ionapi_path).read_text())
+    doc["cs"] = "wrong"
+    bad = Path(str(tmp_path)) / "bad.ionapi"
+    bad.write_text(json.dumps(doc))
+    monkeypatch.setenv("INVOICING_INFOR_IONAPI_FILE", str(bad))
+    inv = sample_invoice(9, targets=("infor",))
+    sink = make_sink()
+    try:
+        with pytest.raises(AuthError) as err:
+            await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert CLIENT_SECRET not in str(err.value) and SASK not in str(err.value)

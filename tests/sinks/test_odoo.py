@@ -1,0 +1,156 @@
+"""Odoo sink against the JSON-2 stand-in: body mapping, partner resolution, draft recovery, wizard path, errors."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
+from invoicing.settings import Settings, platform_settings
+from sinks.delivery import deliver
+from sinks.odoo import OdooSink
+from tests.fakes.targets.odoo import API_KEY, OdooFake, odoo_error
+from tests.support import sample_invoice
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[OdooFake]:
+    f = OdooFake()
+    for k, v in f.env().items():
+        monkeypatch.setenv(k, v)
+    yield f
+    f.close()
+
+
+def make_sink() -> OdooSink:
+    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
+    return OdooSink(platform_settings("odoo", OdooSink.settings_class), httpx.AsyncClient(timeout=2.0), pipeline)
+
+
+def calls(fake: OdooFake, model: str, method: str) -> list[dict[str, Any]]:
+    return [json.loads(r.body, parse_float=Decimal) for r in fake.requests if r.path == f"/json/2/{model}/{method}"]
+
+
+async def test_body_maps_every_line_exactly(fake: OdooFake) -> None:
+    inv = sample_invoice(7, targets=("odoo",))
+    sink = make_sink()
+    try:
+        result = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "DELIVERED", result.detail
+    (create,) = calls(fake, "account.move", "create")
+    (vals,) = create["vals_list"]
+    assert vals["move_type"] == "out_invoice"
+    assert vals["ref"] == vals["payment_reference"] == inv["number"]
+    assert vals["currency_id"] == 1  # EUR
+    assert (vals["invoice_date"], vals["invoice_date_due"]) == (inv["issue_date"].isoformat(), inv["due_date"].isoformat())
+    lines = [c[2] for c in vals["invoice_line_ids"]]
+    assert [(ln["name"], ln["quantity"], ln["price_unit"]) for ln in lines] == \
+        [(ln["description"], ln["quantity"], ln["unit_price"]) for ln in inv["lines"]]
+    assert all(ln["tax_ids"] == [[6, 0, [10]]] for ln in lines)  # the 19 % sale tax
+    assert sum(ln["quantity"] * ln["price_unit"] for ln in lines) == inv["tax_exclusive_total"]
+    raw = next(r.body for r in fake.requests if r.path == "/json/2/account.move/create")
+    assert b'"price_unit":6890.00' in raw and b"e+" not in raw  # a number literal, never via float
+    partner = fake.models["res.partner"][vals["partner_id"]]
+    assert (partner["ref"], partner["email"]) == (inv["customer_id"], inv["buyer"]["email"])
+    move = fake.created[result.external_id]
+    assert move["state"] == "posted"
+    headers = next(r.headers for r in fake.requests if r.path == "/json/2/account.move/create")
+    assert headers["authorization"] == f"bearer {API_KEY}" and headers["x-odoo-database"] == "kompressor-prod"
+
+
+async def test_existing_partner_found_by_email(fake: OdooFake) -> None:
+    inv = sample_invoice(7, targets=("odoo",))
+    inv["buyer"]["email"] = "ap@existing.example"
+    sink = make_sink()
+    try:
+        await sink.create_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert not calls(fake, "res.partner", "create")
+    assert calls(fake, "account.move", "create")[0]["vals_list"][0]["partner_id"] == 7
+
+
+async def test_draft_left_by_a_crash_is_posted_not_duplicated(fake: OdooFake) -> None:
+    inv = sample_invoice(9, targets=("odoo",))
+    sink = make_sink()
+    try:
+        move_id = await sink._standalone(inv)  # created, then the worker died before action_post
+        result = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "ALREADY_PRESENT" and result.external_id == str(move_id)
+    assert len(fake.created) == 1 and fake.created[str(move_id)]["state"] == "posted"
+
+
+async def test_order_from_odoo_goes_through_the_invoicing_wizard(fake: OdooFake) -> None:
+    inv = sample_invoice(7, targets=("odoo",))
+    inv["lineage"] = [dict(inv["lineage"][0], platform="odoo", order_key="odoo:42")]
+    sink = make_sink()
+    try:
+        first = await deliver(sink, inv, sink.pipeline)
+        second = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert (first.status, second.status) == ("DELIVERED", "ALREADY_PRESENT")
+    (wizard,) = calls(fake, "sale.advance.payment.inv", "create")
+    assert wizard["vals_list"] == [{"advance_payment_method": "delivered", "sale_order_ids": [[6, 0, [42]]]}]
+    assert not calls(fake, "account.move", "create")
+    move = fake.created[first.external_id]
+    assert (move["ref"], move["state"], move["invoice_origin"]) == (inv["number"], "posted", "S00042")
+
+
+async def test_validation_error_is_parked_with_odoos_message(fake: OdooFake) -> None:
+    inv = sample_invoice(7, targets=("odoo",))
+    sink = make_sink()
+    try:
+        await sink.find_invoice(inv, inv["invoice_id"])
+        with pytest.raises(InvoiceRejected, match="currency SEK is not active"):
+            await sink.create_invoice(dict(inv, currency="SEK"), inv["invoice_id"])
+        fake.fail(422, body=odoo_error(422, "The field 'Customer' is required.").body)
+        with pytest.raises(InvoiceRejected, match=r"odoo.exceptions.ValidationError: The field 'Customer' is required"):
+            await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert not fake.created
+
+
+async def test_auth_error_is_not_retried_and_never_shows_the_key(fake: OdooFake) -> None:
+    inv = sample_invoice(7, targets=("odoo",))
+    fake.fail(401, times=5, body=odoo_error(401, f"Invalid apikey {API_KEY}").body)
+    sink = make_sink()
+    try:
+        result = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "PARKED" and result.attempts == 1 and not result.retriable
+    assert "AuthError" in (result.detail or "") and API_KEY not in (result.detail or "")
+    assert "Traceback" not in (result.detail or "")
+
+
+async def test_retry_after_is_passed_on(fake: OdooFake) -> None:
+    inv = sample_invoice(7, targets=("odoo",))
+    fake.fail(429, retry_after=7)
+    sink = make_sink()
+    try:
+        with pytest.raises(RetriableSinkError) as err:
+            await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert err.value.retry_after == 7
+
+
+async def test_wrong_key_is_an_auth_error(fake: OdooFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICING_ODOO_API_KEY", "not-the-key")
+    inv = sample_invoice(7, targets=("odoo",))
+    sink = make_sink()
+    try:
+        with pytest.raises(AuthError, match="Invalid apikey") as err:
+            await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert "not-the-key" not in str(err.value)

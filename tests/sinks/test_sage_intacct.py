@@ -1,0 +1,136 @@
+"""Sage Intacct sink against the REST stand-in: mapping, OAuth2 refresh, errors with Intacct's own words."""
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Iterator
+
+import httpx
+import pytest
+
+from invoicing.errors import AuthError, InvoiceRejected
+from invoicing.settings import Settings, platform_settings
+from sinks.delivery import deliver
+from sinks.sage_intacct import SageIntacctSink
+from tests.fakes.targets.sage_intacct import CLIENT_SECRET, USERNAME, SageIntacctFake, ia_error
+from tests.support import sample_invoice
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[SageIntacctFake]:
+    f = SageIntacctFake()
+    for k, v in f.env().items():
+        monkeypatch.setenv(k, v)
+    yield f
+    f.close()
+
+
+def make_sink() -> SageIntacctSink:
+    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
+    return SageIntacctSink(platform_settings("sage-intacct", SageIntacctSink.settings_class),
+                           httpx.AsyncClient(timeout=2.0), pipeline)
+
+
+async def test_ar_invoice_body_is_exact(fake: SageIntacctFake) -> None:
+    inv = sample_invoice(7, targets=("sage-intacct",))
+    sink = make_sink()
+    try:
+        result = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "DELIVERED", result.detail
+    body = fake.created[result.external_id]
+    assert body["invoiceNumber"] == inv["number"]
+    assert body["customer"] == {"id": inv["customer_id"]} and inv["customer_id"] in fake.customers
+    assert body["currency"] == {"txnCurrency": "EUR"}
+    assert (body["invoiceDate"], body["dueDate"]) == ("2026-11-24", "2026-12-24")
+    revenue = [ln for ln in body["lines"] if ln["glAccount"]["id"] == "4000"]
+    tax = [ln for ln in body["lines"] if ln["glAccount"]["id"] == "2200"]
+    assert [Decimal(ln["txnAmount"]) for ln in revenue] == [ln["net_amount"] for ln in inv["lines"]]
+    assert [ln["txnAmount"] for ln in revenue][0] == "34450.00"  # a decimal string, as Intacct documents
+    assert [Decimal(ln["txnAmount"]) for ln in tax] == [t["tax_amount"] for t in inv["tax_breakdown"]]
+    assert Decimal(body["totalTxnAmount"]) == inv["total"]
+    assert fake.token_requests[0]["grant_type"] == "client_credentials"
+    assert fake.token_requests[0]["username"] == USERNAME
+
+
+async def test_token_is_refreshed_on_401_and_shared(fake: SageIntacctFake) -> None:
+    inv = sample_invoice(9, targets=("sage-intacct",))
+    sink, other = make_sink(), make_sink()
+    try:
+        assert await sink.find_invoice(inv, inv["invoice_id"]) is None
+        assert await other.find_invoice(inv, inv["invoice_id"]) is None
+        assert len(fake.token_requests) == 1  # one token per tenant, shared by both sinks
+        fake.revoke_tokens()  # Intacct expired it early
+        assert await sink.find_invoice(inv, inv["invoice_id"]) is None
+    finally:
+        await sink.close()
+        await other.close()
+    assert len(fake.token_requests) == 2
+    statuses = [r.path.rsplit("/", 1)[-1] for r in fake.requests]
+    assert statuses.count("token") == 2
+
+
+async def test_token_is_refreshed_before_it_expires(fake: SageIntacctFake) -> None:
+    inv = sample_invoice(9, targets=("sage-intacct",))
+    sink = make_sink()
+    try:
+        await sink.find_invoice(inv, inv["invoice_id"])
+        sink._auth().cache.expires_at = time.monotonic() + 30  # inside the refresh margin
+        await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert len(fake.token_requests) == 2
+    assert not any(r.headers.get("authorization") is None for r in fake.requests if "query" in r.path)
+
+
+async def test_refused_credentials_never_show_the_secret(fake: SageIntacctFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICING_SAGE_INTACCT_CLIENT_SECRET", "wrong-" + CLIENT_SECRET)
+    inv = sample_invoice(9, targets=("sage-intacct",))
+    sink = make_sink()
+    try:
+        with pytest.raises(AuthError) as err:
+            await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert CLIENT_SECRET not in str(err.value) and "token endpoint" in str(err.value)
+
+
+async def test_validation_error_is_parked_with_intacct_details(fake: SageIntacctFake) -> None:
+    inv = sample_invoice(7, targets=("sage-intacct",))
+    sink = make_sink()
+    fake_reply = ia_error(422, "Operation create object accounts-receivable/invoice failed",
+                          [{"code": "invalidValue", "message": "GL account 4000 is inactive"}])
+    try:
+        await sink.find_invoice(inv, inv["invoice_id"])  # token + query
+        await sink._customer(inv)
+        fake.fail(422, body=fake_reply.body)
+        with pytest.raises(InvoiceRejected, match=r"operationFailed: .*GL account 4000 is inactive"):
+            await sink.create_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert not fake.created
+
+
+async def test_an_error_inside_a_200_is_not_read_as_not_found(fake: SageIntacctFake) -> None:
+    inv = sample_invoice(7, targets=("sage-intacct",))
+    sink = make_sink()
+    nested = {"ia::result": {"ia::error": {"code": "invalidRequest", "message": "invoiceNumber cannot be used in query"}}}
+    try:
+        await sink.find_invoice(inv, inv["invoice_id"])
+        fake.fail(200, body=nested)
+        with pytest.raises(InvoiceRejected, match="cannot be used in query"):
+            await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+
+
+async def test_credit_notes_are_rejected_clearly(fake: SageIntacctFake) -> None:
+    inv = sample_invoice(7, targets=("sage-intacct",), document_type="CREDIT_NOTE")
+    sink = make_sink()
+    try:
+        result = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "PARKED" and "credit note" in (result.detail or "")
+    assert not fake.created
