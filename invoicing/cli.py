@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the whole pipeline on a realistic batch of signed webhooks")
     _common(p)
     p.add_argument("--json", action="store_true", help="print one JSON summary at the end")
-    p.add_argument("--orders", type=int, default=60, help="orders per platform")
+    p.add_argument("--orders", type=int, default=20, help="orders per platform")
     p.add_argument("--output-dir", default="demo-out", help="where invoices are written")
     p.add_argument("--timeout", type=float, default=180.0)
     p.set_defaults(func=cmd_demo)

@@ -29,6 +29,7 @@ import httpx
 from invoicing.broker import EmbeddedBroker, ensure_topics, free_port, wait_for_broker
 from invoicing.codec import decode
 from invoicing.dlq import read_dead_letters
+from invoicing.money import round_amount
 from invoicing.sandbox import Alternatives, PlatformSandbox
 from invoicing.samples import SAMPLES, SampleOrder, settings_env
 from invoicing.settings import Settings, load_settings, platform_env_prefix
@@ -167,7 +168,7 @@ async def _demo(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     out = Path(args.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*"):
-        if old.is_file():
+        if old.is_file() and old.suffix in (".json", ".pdf", ".xml", ".db", ".log"):
             old.unlink()
     if explicit:
         bootstrap = explicit
@@ -193,7 +194,8 @@ async def _demo(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
                      "INVOICING_TOPIC_PREFIX": prefix, "INVOICING_APP_ID": settings.app_id,
                      "INVOICING_REBALANCE_TIMEOUT": str(settings.rebalance_timeout),
                      "INVOICING_OUTPUT_DIR": str(out), "INVOICING_METRICS_PORT": str(metrics_port),
-                     "INVOICING_PARTITIONS": str(settings.partitions)}
+                     "INVOICING_PARTITIONS": str(settings.partitions),
+                     "INVOICING_REGISTER_PATH": str(out / "register.db")}
         log_path = out / "worker.log"
         worker = subprocess.Popen([sys.executable, "-m", "invoicing", "worker"], env=child_env,
                                   stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -245,7 +247,7 @@ async def _demo(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         "invoices_expected": expected,
         "invoices_issued": len(invoices),
         "deliveries": dict(Counter(r["status"] for r in receipts.values())),
-        "invoiced_per_currency": {c: str(v) for c, v in sorted(totals.items())},
+        "invoiced_per_currency": {c: str(round_amount(v, c)) for c, v in sorted(totals.items())},
         "invoices_per_platform": dict(sorted(per_platform.items())),
         "dead_letters": len(dead),
         "output_dir": str(out),

@@ -35,7 +35,8 @@ __all__ = ["create_gateway", "RawEventPublisher"]
 log = logging.getLogger("invoicing.gateway")
 
 #: headers never copied onto a topic, whatever a source asks for
-_SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
+_SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key", "x-invoicing-token",
+                             "x-trusted-context"})
 #: query parameters that carry shared-secret tokens; their values never reach a topic
 _SECRET_PARAMS = frozenset({"token", "code", "key", "secret", "api_key", "apikey", "access_token", "sig"})
 

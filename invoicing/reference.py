@@ -33,6 +33,10 @@ TAX_KEY = "@tax"
 
 def _addr(data: Mapping[str, Any] | None) -> dict[str, Any]:
     d = dict(data or {})
+    country = d.get("country")
+    if country is not None and not isinstance(country, str):
+        # YAML reads an unquoted NO (Norway) as false: refuse rather than invoice the wrong country
+        raise ValueError(f"country {country!r} is not an ISO 3166 code; quote it in YAML")
     return {
         "line1": str(d.get("line1") or ""),
         "line2": d.get("line2") or None,

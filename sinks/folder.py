@@ -1,8 +1,9 @@
-"""Folder sink: each invoice as ``<number>.json`` (the full document) in the output folder.
+"""Folder sink: each invoice in the output folder as ``<number>.json`` (the full record),
+``<number>.pdf`` (the customer's document) and ``<number>.xml`` (UBL 2.1 Peppol BIS 3.0).
 
-Delivery guarantee: exactly once per invoice number. The file is written to a
-temporary name and renamed, so a crash leaves either no file or the whole file;
-`find_invoice` looks for the file first, so a redelivery changes nothing.
+Delivery guarantee: exactly once per invoice number. Each file is written to a
+temporary name and renamed, the JSON last, so a crash leaves either no JSON or
+all three files; `find_invoice` looks for the JSON first, so a redelivery changes nothing.
 Idempotency key: the invoice id, stored in the file and checked on look-up.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from invoicing.documents import rendered
 from invoicing.errors import InvoiceRejected, RetriableSinkError
 from invoicing.jsonify import to_jsonable
 from sinks.base import InvoiceRef, Sink
@@ -50,17 +52,23 @@ class FolderSink(Sink):
         body = json.dumps({"format": "invoicing.invoice.v1", "invoice": to_jsonable(dict(invoice))},
                           ensure_ascii=False, indent=2, sort_keys=True)
         try:
-            await asyncio.to_thread(_atomic_write, path, body)
+            docs = await asyncio.to_thread(rendered, invoice)
+        except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+            raise InvoiceRejected(f"documents cannot be rendered: {type(exc).__name__}: {exc}") from None
+        try:
+            await asyncio.to_thread(_atomic_write, path.with_suffix(".pdf"), docs.pdf)
+            await asyncio.to_thread(_atomic_write, path.with_suffix(".xml"), docs.ubl)
+            await asyncio.to_thread(_atomic_write, path, body.encode())
         except OSError as exc:
             raise RetriableSinkError(f"cannot write {path}: {exc}") from exc
         return InvoiceRef(str(path), url=path.resolve().as_uri())
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    with open(tmp, "wb") as fh:
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

@@ -34,7 +34,7 @@ class Pipeline:
     """Everything the agents share. Build it, then run ``faust.Worker(pipeline.app)``."""
 
     def __init__(self, settings: Settings, bootstrap: str) -> None:
-        from streams import bill, deliver, issue, normalise  # agents register themselves on this pipeline
+        from streams import bill, deliver, issue, normalise, register_receipts  # agents register on this pipeline
 
         self.settings = settings
         self.bootstrap = bootstrap
@@ -49,7 +49,7 @@ class Pipeline:
         self.http: httpx.AsyncClient | None = None
         self._ready_lock = asyncio.Lock()
         self._started = False
-        for module in (normalise, bill, issue, deliver):
+        for module in (normalise, bill, issue, deliver, register_receipts):
             module.register(self)
         self.app.on_partitions_revoked.connect(self._on_revoked)
 
@@ -78,7 +78,10 @@ class Pipeline:
             cls = SINKS.get(target)
             if cls is None:
                 raise PipelineError(f"unknown delivery target {target!r}")
-            self._sinks[target] = cls(pipeline=self.settings)
+            sink = cls(pipeline=self.settings)
+            if hasattr(sink, "reference"):
+                sink.reference = self.reference  # e.g. the e-mail sink reads the customer's e-invoice format
+            self._sinks[target] = sink
         return self._sinks[target]
 
     # -- dead letters ---------------------------------------------------------

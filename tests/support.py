@@ -51,6 +51,7 @@ def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
         "INVOICING_SINK_TIMEOUT": str(settings.sink_timeout),
         "INVOICING_STORE": settings.store,
         "INVOICING_LOG_LEVEL": "WARNING",
+        "INVOICING_REGISTER_PATH": str(settings.output_dir.parent / "register.db"),
     }
 
 

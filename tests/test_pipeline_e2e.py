@@ -90,7 +90,7 @@ async def test_signed_webhooks_become_one_invoice_per_order(bootstrap: str, tmp_
         receipts = await read_topic(bootstrap, settings.topic("invoicing.delivery-receipts"), count=len(batch), timeout=30)
         delivered = {decode("delivery_receipt", m.value)["invoice_id"] for m in receipts}
         assert delivered == {inv["invoice_id"] for inv in invoices.values()}
-        files = sorted(p.name for p in (settings.output_dir).glob("*.json"))
+        files = sorted(p.name for p in (settings.output_dir).glob("INV-*.json"))
         assert files == sorted(f"{inv['number']}.json" for inv in invoices.values())
         assert await wait_until(lambda: worker.metric("invoicing_duplicates_dropped_total") >= 4, timeout=10)
         assert worker.metric("invoicing_invoices_issued_total") == len(batch)

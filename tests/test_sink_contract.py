@@ -145,7 +145,8 @@ async def test_folder_sink_writes_once(tmp_path: Path) -> None:
     second = await deliver(sink, inv, sink.pipeline)
     await sink.close()
     assert (first.status, second.status) == ("DELIVERED", "ALREADY_PRESENT")
-    assert [p.name for p in tmp_path.iterdir()] == [f"{inv['number']}.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{inv['number']}.{ext}" for ext in ("json", "pdf", "xml"))
+    assert (tmp_path / f"{inv['number']}.pdf").read_bytes().startswith(b"%PDF")
     other = dict(inv, invoice_id="inv_other")
     result = await deliver(FolderSink(pipeline=Settings(output_dir=tmp_path)), other, Settings(output_dir=tmp_path))
     assert result.status == "PARKED", "a number already used by another invoice is never overwritten"

@@ -11,6 +11,9 @@ Validators live in :mod:`invoicing.documents.validate`.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from invoicing.documents.cii import render_cii
@@ -18,7 +21,37 @@ from invoicing.documents.facturx import render_facturx
 from invoicing.documents.pdf import render_pdf
 from invoicing.documents.ubl import render_ubl
 
-__all__ = ["render_pdf", "render_ubl", "render_cii", "render_facturx", "document_hashes"]
+__all__ = ["render_pdf", "render_ubl", "render_cii", "render_facturx", "document_hashes", "Documents", "rendered"]
+
+
+@dataclass(frozen=True)
+class Documents:
+    """The byte-stable documents of one invoice."""
+
+    pdf: bytes
+    ubl: bytes
+    cii: bytes
+
+
+_CACHE: "OrderedDict[tuple[str, str], Documents]" = OrderedDict()
+_CACHE_SIZE = 256
+_LOCK = threading.Lock()
+
+
+def rendered(invoice: Mapping[str, Any]) -> Documents:
+    """Render once per invoice and process: the folder, register and e-mail sinks share the result."""
+    key = (str(invoice["invoice_id"]), str(invoice["number"]))
+    with _LOCK:
+        docs = _CACHE.get(key)
+        if docs is not None:
+            _CACHE.move_to_end(key)
+            return docs
+    docs = Documents(render_pdf(invoice), render_ubl(invoice), render_cii(invoice))
+    with _LOCK:
+        _CACHE[key] = docs
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return docs
 
 
 def document_hashes(invoice: Mapping[str, Any]) -> dict[str, str]:
@@ -28,8 +61,9 @@ def document_hashes(invoice: Mapping[str, Any]) -> dict[str, str]:
     hashes. The Factur-X PDF is left out: the `factur-x` package stamps it with the time
     of generation; its content is the PDF and the CII, both hashed here.
     """
+    docs = rendered(invoice)
     return {
-        "pdf": hashlib.sha256(render_pdf(invoice)).hexdigest(),
-        "ubl": hashlib.sha256(render_ubl(invoice)).hexdigest(),
-        "cii": hashlib.sha256(render_cii(invoice)).hexdigest(),
+        "pdf": hashlib.sha256(docs.pdf).hexdigest(),
+        "ubl": hashlib.sha256(docs.ubl).hexdigest(),
+        "cii": hashlib.sha256(docs.cii).hexdigest(),
     }
