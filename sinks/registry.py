@@ -1,14 +1,21 @@
 """Every target system, by name. Filled from explicit imports: greppable, no side effects."""
 from __future__ import annotations
 
+from sinks.base import Sink
 from sinks.folder import FolderSink
 from sinks.magento import MagentoSink
+from sinks.salesforce import SalesforceSink
 from sinks.infor import InforSink
+from sinks.sap import SapSink
 from sinks.epicor import EpicorSink
+from sinks.dynamics365 import Dynamics365Sink
 from sinks.oracle_fusion import OracleFusionSink
+from sinks.freshbooks import FreshBooksSink
 from sinks.email import EmailSink
 from sinks.register import RegisterSink
+from sinks.zoho_books import ZohoBooksSink
 from sinks.sage_intacct import SageIntacctSink
+from sinks.netsuite import NetSuiteSink
 from sinks.odoo import OdooSink
 
 __all__ = ["SINKS", "get_sink_class"]
@@ -18,12 +25,18 @@ SINKS: dict[str, type[Sink]] = {
     for cls in (
         FolderSink,
         MagentoSink,
+        SalesforceSink,
         InforSink,
+        SapSink,
         EpicorSink,
+        Dynamics365Sink,
         OracleFusionSink,
+        FreshBooksSink,
         EmailSink,
         RegisterSink,
+        ZohoBooksSink,
         SageIntacctSink,
+        NetSuiteSink,
         OdooSink,
     )
 }

@@ -1,0 +1,123 @@
+"""Dynamics 365 (Dataverse Web API) sink: ``POST /api/data/v9.2/invoices`` with ``invoice_details`` deep insert."""
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from invoicing.errors import ConfigError, RetriableSinkError
+from invoicing.sink_mapping import MappedSettings, json_body, line_taxes, map_id, raise_platform_error, \
+    reject_credit_notes
+from sinks.auth import OAuth2ClientCredentials
+from sinks.base import InvoiceRef, Sink
+
+__all__ = ["Dynamics365Sink", "Dynamics365Settings", "to_dataverse"]
+
+_API = "/api/data/v9.2"
+_HEADERS = {"OData-MaxVersion": "4.0", "OData-Version": "4.0", "Accept": "application/json"}
+_GUID = re.compile(r"\(([0-9a-fA-F-]{36})\)\s*$")
+
+
+class Dynamics365Settings(MappedSettings):
+    """``INVOICING_DYNAMICS365_*``: BASE_URL (``https://<org>.crm.dynamics.com``), TENANT (Entra ID tenant),
+    CLIENT_ID, CLIENT_SECRET, TOKEN_URL (default ``https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token``),
+    SCOPE (default ``<BASE_URL>/.default``), ID_MAP (``customer:…`` → account id, ``currency:EUR`` →
+    transactioncurrency id, optional ``pricelist:*`` → pricelevel id)."""
+
+    scope: str | None = None
+
+
+def _odata_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def to_dataverse(invoice: Mapping[str, Any], settings: MappedSettings) -> dict[str, Any]:
+    """The invoice entity with its lines (write-in products); money as exact JSON numbers, tax per line
+    allocated so that it sums to our VAT breakdown."""
+    t = "dynamics365"
+    taxes = line_taxes(invoice)
+    details = [{
+        "lineitemnumber": n,
+        "isproductoverridden": True,
+        "productdescription": ln["description"][:500],
+        "quantity": ln["quantity"],
+        "priceperunit": ln["unit_price"],
+        "manualdiscountamount": ln["allowance"],
+        "tax": taxes[ln["line_id"]],
+        "description": f"{ln.get('sku') or ''} VAT {ln['tax_category']} {ln['tax_rate'].normalize()}%".strip(),
+    } for n, ln in enumerate(invoice["lines"], 1)]
+    body: dict[str, Any] = {
+        "name": invoice["number"],
+        "invoicenumber": invoice["number"],
+        "customerid_account@odata.bind": f"/accounts({map_id(settings, t, 'customer', invoice['customer_id'])})",
+        "transactioncurrencyid@odata.bind": f"/transactioncurrencies({map_id(settings, t, 'currency', invoice['currency'])})",
+        "duedate": invoice["due_date"],
+        "datedelivered": invoice.get("supply_date"),
+        "ispricelocked": True,
+        "description": f"Invoice {invoice['number']} ({invoice['invoice_id']}); {invoice.get('payment_terms', '')}",
+        "invoice_details": details,
+    }
+    price_list = map_id(settings, t, "pricelist", invoice["currency"], required=False)
+    if price_list:
+        body["pricelevelid@odata.bind"] = f"/pricelevels({price_list})"
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def _message(doc: Any) -> str | None:
+    err = doc.get("error") or {}
+    return f"{err.get('code')}: {err.get('message')}" if err else None
+
+
+class Dynamics365Sink(Sink):
+    """Invoices into Dynamics 365 Sales / Dataverse.
+
+    Delivery guarantee: exactly once per invoice number. Dataverse has no idempotency key for
+    ``POST``; the sink looks up ``invoices?$filter=invoicenumber eq '<our number>'`` first (the
+    delivery loop does this on every attempt, also after a crash), and creates with
+    ``invoicenumber = name = <our number>``. Define an alternate key on ``invoicenumber`` in the
+    org to make a racing duplicate fail with 412/duplicate-key instead of being stored.
+    Idempotency key: our invoice number.
+    Auth: Entra ID OAuth 2.0 client credentials, scope ``<org URL>/.default``.
+    Rate limit: service protection 6,000 requests per user per 5 minutes (1,200/min); 429 answers
+    carry ``Retry-After``, which the delivery loop honours.
+    """
+
+    target = "dynamics365"
+    settings_class = Dynamics365Settings
+    settings: Dynamics365Settings
+    rate_limit_per_minute = 1200
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.settings
+        if not (s.client_id and s.client_secret and (s.token_url or s.tenant)):
+            raise ConfigError("dynamics365: INVOICING_DYNAMICS365_CLIENT_ID, _CLIENT_SECRET and _TENANT "
+                              "(or _TOKEN_URL) are required")
+        token_url = s.token_url or f"https://login.microsoftonline.com/{s.tenant}/oauth2/v2.0/token"
+        scope = getattr(s, "scope", None) or f"{self.base_url()}/.default"
+        self.auth = OAuth2ClientCredentials(token_url, s.client_id, s.client_secret.get_secret_value(),
+                                            scope=scope, client=self.client)
+
+    async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
+        r = await self.client.get(f"{self.base_url()}{_API}/invoices", headers=_HEADERS, auth=self.auth, params={
+            "$select": "invoiceid,invoicenumber", "$filter": f"invoicenumber eq {_odata_str(invoice['number'])}"})
+        raise_platform_error(r, f"dynamics365: look up invoice {invoice['number']}", _message)
+        for found in r.json().get("value") or []:
+            if found.get("invoicenumber") == invoice["number"]:
+                return InvoiceRef(found["invoiceid"], url=f"{self.base_url()}{_API}/invoices({found['invoiceid']})")
+        return None
+
+    async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
+        reject_credit_notes(invoice, self.target)
+        r = await self.client.post(f"{self.base_url()}{_API}/invoices", content=json_body(to_dataverse(invoice, self.settings)),
+                                   headers={**_HEADERS, "Content-Type": "application/json; charset=utf-8"}, auth=self.auth)
+        what = f"dynamics365: create invoice {invoice['number']}"
+        raise_platform_error(r, what, _message)
+        entity = r.headers.get("odata-entityid", "")
+        m = _GUID.search(entity)
+        if m:
+            return InvoiceRef(m.group(1), url=entity)
+        found = await self.find_invoice(invoice, idempotency_key)
+        if found is None:
+            raise RetriableSinkError(f"{what}: accepted without OData-EntityId and not found by number")
+        return found
+

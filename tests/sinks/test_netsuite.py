@@ -1,0 +1,131 @@
+"""NetSuite sink against the local NetSuite stand-in."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
+from invoicing.settings import Settings, platform_settings
+from sinks.netsuite import NetSuiteSettings, NetSuiteSink, external_id_for
+from tests.fakes.targets._token_issuer import SECRET
+from tests.fakes.targets.netsuite import FakeNetSuite, problem
+from tests.support import sample_invoice
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeNetSuite]:
+    f = FakeNetSuite()
+    for k, v in f.env().items():
+        monkeypatch.setenv(k, v)
+    yield f
+    f.close()
+
+
+def make_sink() -> NetSuiteSink:
+    return NetSuiteSink(platform_settings("netsuite", NetSuiteSettings), httpx.AsyncClient(timeout=5), Settings())
+
+
+def test_external_id_uses_only_allowed_characters() -> None:
+    assert external_id_for("inv_3c5e.98/67 f") == "inv-inv_3c5e-98-67-f"
+
+
+async def test_body_maps_lines_tax_currency_customer_and_number_exactly(fake: FakeNetSuite) -> None:
+    inv = sample_invoice(7)
+    sink = make_sink()
+    try:
+        ref = await sink.create_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    eid = external_id_for(inv["invoice_id"])
+    body: dict[str, Any] = fake.created[eid]
+    assert ref.external_id == fake.by_eid[eid]
+    put = [r for r in fake.requests if r.method == "PUT"][0]
+    assert put.path.endswith(f"/invoice/eid:{eid}")
+    assert body["tranId"] == inv["number"] and body["externalId"] == eid
+    assert body["entity"] == {"id": "1042"} and body["currency"] == {"id": "1"}
+    assert body["tranDate"] == "2026-11-24" and body["dueDate"] == inv["due_date"].isoformat()
+    items = body["item"]["items"]
+    assert [i["amount"] for i in items] == [ln["net_amount"] for ln in inv["lines"]]
+    assert [i["rate"] for i in items] == [ln["unit_price"] for ln in inv["lines"]]
+    assert [i["quantity"] for i in items] == [ln["quantity"] for ln in inv["lines"]]
+    assert sum(i["amount"] for i in items) == inv["line_total"]
+    taxes = body["taxDetails"]["items"]
+    assert sum(t["taxAmount"] for t in taxes) == inv["tax_total"] == Decimal("8032.10")
+    assert all(t["taxCode"] == {"id": "5"} and t["taxRate"] == Decimal("19") for t in taxes)
+    assert b'"amount":34450.00' in put.body.replace(b" ", b"")  # JSON numbers, exact, not strings
+
+
+async def test_token_refreshed_once_on_401(fake: FakeNetSuite) -> None:
+    inv = sample_invoice(12)
+    sink = make_sink()
+    try:
+        assert await sink.find_invoice(inv, inv["invoice_id"]) is None
+        fake.tokens.revoke()  # NetSuite revoked the token early: 401, refresh, replay
+        ref = await sink.create_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert fake.tokens.issued == 2 and ref.external_id
+    assert fake.tokens.scopes[-1] == "rest_webservices"
+
+
+async def test_concurrency_limit_400_is_retriable(fake: FakeNetSuite) -> None:
+    inv = sample_invoice(13)
+    sink = make_sink()
+    try:
+        await sink.find_invoice(inv, inv["invoice_id"])  # token first
+        fake.fail(400, body=problem(400, "Request limit exceeded.", "SSS_REQUEST_LIMIT_EXCEEDED"))
+        with pytest.raises(RetriableSinkError, match="concurrency"):
+            await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+
+
+async def test_validation_error_parks_with_netsuite_message(fake: FakeNetSuite, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICING_NETSUITE_ID_MAP", '{"customer:*": "1042", "item:*": "x", "currency:*": "1", "tax:*": "5"}')
+    inv = sample_invoice(14)
+    sink = make_sink()
+    try:
+        with pytest.raises(InvoiceRejected, match="USER_ERROR: item.items\\[0\\].item must be a reference"):
+            await sink.create_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert not fake.created
+
+
+async def test_missing_tax_mapping_is_rejected_before_any_call(fake: FakeNetSuite, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICING_NETSUITE_ID_MAP", '{"customer:*": "1", "item:*": "2", "currency:*": "1"}')
+    inv = sample_invoice(7)
+    sink = make_sink()
+    try:
+        with pytest.raises(InvoiceRejected, match='"tax:S:19"'):
+            await sink.create_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+
+
+async def test_netsuite_sales_order_is_transformed(fake: FakeNetSuite) -> None:
+    inv = dict(sample_invoice(15), orders=["netsuite:5001"], lineage=[])
+    sink = make_sink()
+    try:
+        ref = await sink.create_invoice(inv, inv["invoice_id"])
+        again = await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    post = [r for r in fake.requests if r.path.endswith("/salesOrder/5001/!transform/invoice")]
+    assert len(post) == 1 and again == ref
+    assert fake.sales_orders["5001"]["status"] == "fullyBilled"
+
+
+async def test_secrets_never_in_errors(fake: FakeNetSuite) -> None:
+    inv = sample_invoice(16)
+    fake.fail(401, times=3)
+    sink = make_sink()
+    try:
+        with pytest.raises(AuthError) as err:
+            await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert SECRET not in str(err.value) and "tok-" not in str(err.value)

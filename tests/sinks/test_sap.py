@@ -1,0 +1,105 @@
+"""SAP sink against the local S/4HANA stand-in."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import httpx
+import pytest
+
+from invoicing.errors import AuthError, InvoiceRejected
+from invoicing.settings import Settings, platform_settings
+from sinks.sap import SapSettings, SapSink
+from tests.fakes.targets._token_issuer import dec_json
+from tests.fakes.targets.sap import BILLING, PASSWORD, FakeSap
+from tests.support import sample_invoice
+
+CREATE = BILLING + "BillingDocument/SAP__self.CreateFromSDDocument"
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSap]:
+    f = FakeSap()
+    for k, v in f.env().items():
+        monkeypatch.setenv(k, v)
+    yield f
+    f.close()
+
+
+def make_sink() -> SapSink:
+    return SapSink(platform_settings("sap", SapSettings), httpx.AsyncClient(timeout=5), Settings())
+
+
+async def test_bills_the_replicated_sales_order_with_control_and_reference(fake: FakeSap) -> None:
+    inv = sample_invoice(7)  # a Shopify order, replicated into SD as sales order 10007
+    sink = make_sink()
+    try:
+        ref = await sink.create_invoice(inv, inv["invoice_id"])
+        assert await sink.find_invoice(inv, inv["invoice_id"]) == ref
+    finally:
+        await sink.close()
+    post = [r for r in fake.requests if r.path == CREATE][0]
+    assert dec_json(post) == {"_Control": {"DefaultBillingDocumentDate": "2026-11-24", "DefaultBillingDocumentType": "F2",
+                                           "AutomPostingToAcctgIsDisabled": False},
+                              "_Reference": [{"SDDocument": "10007", "SDDocumentCategory": "C"}]}
+    fetch = [r for r in fake.requests if r.path == BILLING and r.method == "GET"][0]
+    assert fetch.headers["x-csrf-token"] == "Fetch"
+    assert fake.sales_orders["10007"]["billed"] == ref.external_id
+
+
+async def test_native_sap_order_is_billed_directly(fake: FakeSap) -> None:
+    inv = dict(sample_invoice(30), orders=["sap:4711"], lineage=[])
+    sink = make_sink()
+    try:
+        ref = await sink.create_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert fake.created[ref.external_id]["_Reference"] == [{"SDDocument": "4711", "SDDocumentCategory": "C"}]
+    assert not [r for r in fake.requests if "A_SalesOrder" in r.path]
+
+
+async def test_csrf_token_refetched_once_after_403_required(fake: FakeSap) -> None:
+    first, second = sample_invoice(31), sample_invoice(32)
+    sink = make_sink()
+    try:
+        await sink.create_invoice(first, first["invoice_id"])
+        fake.expire_csrf()  # the SAP session timed out
+        await sink.create_invoice(second, second["invoice_id"])
+    finally:
+        await sink.close()
+    fetches = [r for r in fake.requests if r.path == BILLING and r.headers.get("x-csrf-token") == "Fetch"]
+    posts = [r for r in fake.requests if r.path == CREATE]
+    assert len(fetches) == 2 and len(posts) == 3 and len(fake.created) == 2
+
+
+async def test_order_without_sap_sales_order_is_not_applicable(fake: FakeSap) -> None:
+    inv = dict(sample_invoice(33), orders=["woocommerce:991"], lineage=[])
+    sink = make_sink()
+    try:
+        with pytest.raises(InvoiceRejected, match="not applicable: order woocommerce:991 has no SAP sales order"):
+            await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+
+
+async def test_already_billed_order_parks_with_sap_message(fake: FakeSap) -> None:
+    inv = sample_invoice(34)
+    fake.sales_orders["10034"]["billed"] = "80000001"
+    sink = make_sink()
+    try:
+        assert (await sink.find_invoice(inv, inv["invoice_id"])).external_id == "80000001"
+        with pytest.raises(InvoiceRejected, match="VF/017: The document 10034 is already completely billed"):
+            await sink.create_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+
+
+async def test_wrong_password_is_auth_error_without_the_password(fake: FakeSap, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICING_SAP_PASSWORD", "not-" + PASSWORD)
+    inv = sample_invoice(35)
+    sink = make_sink()
+    try:
+        with pytest.raises(AuthError) as err:
+            await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert PASSWORD not in str(err.value)

@@ -1,0 +1,107 @@
+"""Zoho Books sink against the local Zoho Books stand-in."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Iterator
+
+import httpx
+import pytest
+
+from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
+from invoicing.settings import Settings, platform_settings
+from sinks.zoho_books import ZohoBooksSettings, ZohoBooksSink
+from tests.fakes.targets._token_issuer import REFRESH, SECRET
+from tests.fakes.targets.zoho_books import CUSTOMER, ORG, FakeZohoBooks
+from tests.support import sample_invoice
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeZohoBooks]:
+    f = FakeZohoBooks()
+    for k, v in f.env().items():
+        monkeypatch.setenv(k, v)
+    yield f
+    f.close()
+
+
+def make_sink() -> ZohoBooksSink:
+    return ZohoBooksSink(platform_settings("zoho-books", ZohoBooksSettings), httpx.AsyncClient(timeout=5), Settings())
+
+
+async def test_body_maps_our_number_lines_and_tax_exactly(fake: FakeZohoBooks) -> None:
+    inv = sample_invoice(7)
+    sink = make_sink()
+    try:
+        ref = await sink.create_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    post = [r for r in fake.requests if r.method == "POST" and r.path == "/books/v3/invoices"][0]
+    assert post.query == {"organization_id": ORG, "ignore_auto_number_generation": "true"}
+    assert post.headers["authorization"].startswith("Zoho-oauthtoken tok-")
+    stored = fake.created[ref.external_id]
+    assert stored["invoice_number"] == inv["number"] and stored["customer_id"] == CUSTOMER
+    assert stored["date"] == "2026-11-24"
+    assert [ln["rate"] for ln in stored["line_items"]] == [ln["unit_price"] for ln in inv["lines"]]
+    assert [ln["quantity"] for ln in stored["line_items"]] == [ln["quantity"] for ln in inv["lines"]]
+    assert {ln["tax_id"] for ln in stored["line_items"]} == {"982000000567001"}
+    assert stored["sub_total"] == inv["line_total"] and stored["tax_total"] == inv["tax_total"]
+    assert stored["total"] == inv["total"] == Decimal("50306.30")
+    assert b'"rate": 6890.00' in post.body  # a JSON number, exact
+
+
+async def test_code_not_zero_is_an_error_even_with_http_200(fake: FakeZohoBooks) -> None:
+    inv = sample_invoice(17)
+    sink = make_sink()
+    try:
+        assert await sink.find_invoice(inv, inv["invoice_id"]) is None
+        fake.fail(200, body={"code": 1002, "message": "Invoice does not exist."}, times=1)
+        with pytest.raises(InvoiceRejected, match="Zoho code 1002: Invoice does not exist"):
+            await sink.find_invoice(inv, inv["invoice_id"])
+        fake.fail(429, body={"code": 44, "message": "Too many requests."}, retry_after=7)
+        with pytest.raises(RetriableSinkError) as err:
+            await sink.find_invoice(inv, inv["invoice_id"])
+        assert err.value.retry_after == 7
+    finally:
+        await sink.close()
+
+
+async def test_duplicate_number_after_a_crash_resolves_to_the_existing_invoice(fake: FakeZohoBooks) -> None:
+    inv = sample_invoice(18)
+    first, second = make_sink(), make_sink()
+    try:
+        ref = await first.create_invoice(inv, inv["invoice_id"])
+        again = await second.create_invoice(inv, inv["invoice_id"])  # no look-up first: Zoho says 1001
+    finally:
+        await first.close()
+        await second.close()
+    assert again == ref and len(fake.created) == 1
+
+
+async def test_token_refreshed_on_401_and_secrets_absent(fake: FakeZohoBooks) -> None:
+    inv = sample_invoice(19)
+    sink = make_sink()
+    try:
+        await sink.find_invoice(inv, inv["invoice_id"])
+        fake.tokens.revoke()
+        await sink.create_invoice(inv, inv["invoice_id"])
+        assert fake.tokens.issued == 2
+        fake.tokens.refresh_token = "rotated-elsewhere"  # refresh now refused
+        fake.tokens.revoke()
+        with pytest.raises(AuthError) as err:
+            await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    text = str(err.value)
+    assert SECRET not in text and REFRESH not in text and "tok-" not in text
+
+
+async def test_missing_tax_mapping_rejected(fake: FakeZohoBooks, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICING_ZOHO_BOOKS_ID_MAP", f'{{"customer:*": "{CUSTOMER}"}}')
+    inv = sample_invoice(7)
+    sink = make_sink()
+    try:
+        with pytest.raises(InvoiceRejected, match="INVOICING_ZOHO_BOOKS_ID_MAP"):
+            await sink.create_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert not fake.created
