@@ -16,6 +16,12 @@ from sinks.register import RegisterSink
 from sinks.zoho_books import ZohoBooksSink
 from sinks.sage_intacct import SageIntacctSink
 from sinks.netsuite import NetSuiteSink
+from sinks.xero import XeroSink
+from sinks.quickbooks import QuickBooksSink
+from sinks.stripe import StripeSink
+from sinks.paypal import PayPalSink
+from sinks.wave import WaveSink
+from sinks.hubspot import HubSpotSink
 from sinks.odoo import OdooSink
 
 __all__ = ["SINKS", "get_sink_class"]
@@ -37,6 +43,12 @@ SINKS: dict[str, type[Sink]] = {
         ZohoBooksSink,
         SageIntacctSink,
         NetSuiteSink,
+        XeroSink,
+        QuickBooksSink,
+        StripeSink,
+        PayPalSink,
+        WaveSink,
+        HubSpotSink,
         OdooSink,
     )
 }

@@ -1,0 +1,152 @@
+"""Wave (GraphQL, ``POST /graphql/public``): mutation ``invoiceCreate(input: InvoiceCreateInput!)``.
+
+Delivery guarantee: exactly once per invoice number, by look-up before create:
+Wave has no request idempotency [U], so `find_invoice` queries
+``business(id) { invoices(invoiceNumber: …) }`` [S: filter name from Wave's
+public schema as mirrored, verify on a live business] and the create sets
+``invoiceNumber`` = our number. A create whose answer was lost is found by that
+look-up on the next attempt. Validation failures come back as HTTP 200 with
+``didSucceed: false`` + ``inputErrors`` → `InvoiceRejected` with Wave's messages.
+Wave computes taxes from ``salesTaxId`` per item; when its total differs from
+ours the invoice is deleted (``invoiceDelete``) and parked.
+Idempotency key: our invoice number. Auth: OAuth 2.0 refresh token.
+Rate limit: ≈60 requests/min per token [S].
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Mapping
+
+import httpx
+from pydantic import Field
+
+from invoicing.errors import AuthError, ConfigError, InvoiceRejected, RetriableSinkError
+from invoicing.outbound import check_mappable, money_str, qty_str
+from invoicing.settings import PlatformSettings
+from sinks.auth import OAuth2RefreshToken
+from sinks.base import InvoiceRef, Sink, raise_for_status
+
+__all__ = ["WaveSink", "WaveSettings", "wave_input"]
+
+FIND = """query FindInvoice($businessId: ID!, $number: String!) {
+  business(id: $businessId) { invoices(invoiceNumber: $number, page: 1, pageSize: 10) {
+    edges { node { id invoiceNumber status viewUrl total { value } } } } } }"""
+FIND_CUSTOMER = """query FindCustomer($businessId: ID!, $email: String!) {
+  business(id: $businessId) { customers(email: $email, page: 1, pageSize: 10) { edges { node { id email } } } } }"""
+CREATE_CUSTOMER = """mutation CreateCustomer($input: CustomerCreateInput!) {
+  customerCreate(input: $input) { didSucceed inputErrors { message code path } customer { id } } }"""
+CREATE = """mutation CreateInvoice($input: InvoiceCreateInput!) {
+  invoiceCreate(input: $input) { didSucceed inputErrors { message code path }
+    invoice { id invoiceNumber status viewUrl pdfUrl total { value currency { code } } } } }"""
+DELETE = """mutation DeleteInvoice($input: InvoiceDeleteInput!) {
+  invoiceDelete(input: $input) { didSucceed inputErrors { message code path } } }"""
+
+
+class WaveSettings(PlatformSettings):
+    base_url: str | None = "https://gql.waveapps.com/graphql/public"
+    token_url: str | None = "https://api.waveapps.com/oauth2/token/"
+    product_id: str | None = Field(None, description="Wave product (item) id used on every line.")
+    sales_taxes: dict[str, str] = Field(default_factory=dict, description='salesTaxId per "<category>/<rate>".')
+
+
+def wave_input(invoice: Mapping[str, Any], business: str, customer: str, settings: WaveSettings) -> dict[str, Any]:
+    """``InvoiceCreateInput`` for our invoice; Decimal scalars as exact strings."""
+    check_mappable(invoice, "wave")
+    cur = str(invoice["currency"])
+    items = []
+    for line in invoice["lines"]:
+        rate = Decimal(line["tax_rate"])
+        item: dict[str, Any] = {"productId": settings.product_id, "description": str(line["description"]),
+                                "quantity": qty_str(line["quantity"]), "unitPrice": qty_str(line["unit_price"])}
+        if Decimal(line.get("allowance") or 0):
+            item.update(quantity="1", unitPrice=money_str(line["net_amount"], cur),
+                        description=f"{line['description']} ({qty_str(line['quantity'])} x {qty_str(line['unit_price'])}, "
+                                    f"less {money_str(line['allowance'], cur)})")
+        if rate:
+            key = f"{line['tax_category']}/{rate.normalize():f}"
+            if key not in settings.sales_taxes:
+                raise InvoiceRejected(f"wave: no salesTaxId configured for tax {key} (INVOICING_WAVE_SALES_TAXES)")
+            item["taxes"] = [{"salesTaxId": settings.sales_taxes[key]}]
+        items.append(item)
+    out: dict[str, Any] = {"businessId": business, "customerId": customer, "status": "SAVED", "currency": cur,
+                           "invoiceNumber": str(invoice["number"]), "invoiceDate": invoice["issue_date"].isoformat(),
+                           "dueDate": invoice["due_date"].isoformat(), "items": items,
+                           "memo": f"invoice_id {invoice['invoice_id']}"}
+    if invoice.get("purchase_order") or invoice.get("buyer_reference"):
+        out["poNumber"] = str(invoice.get("purchase_order") or invoice.get("buyer_reference"))
+    return out
+
+
+class WaveSink(Sink):
+    target = "wave"
+    settings_class = WaveSettings
+    settings: WaveSettings
+    rate_limit_per_minute = 60.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.settings
+        if not (s.client_id and s.client_secret and s.refresh_token and s.token_url):
+            raise ConfigError("wave: INVOICING_WAVE_CLIENT_ID, _CLIENT_SECRET, _REFRESH_TOKEN are required")
+        if not (s.tenant and s.product_id):
+            raise ConfigError("wave: INVOICING_WAVE_TENANT (businessId) and INVOICING_WAVE_PRODUCT_ID are required")
+        self.auth = OAuth2RefreshToken(s.token_url, s.client_id, s.client_secret.get_secret_value(),
+                                       s.refresh_token.get_secret_value(), client=self.client)
+
+    async def _gql(self, query: str, variables: dict[str, Any], what: str) -> dict[str, Any]:
+        r = await self.client.post(self.base_url(), json={"query": query, "variables": variables}, auth=self.auth)
+        raise_for_status(r, what=f"wave {what}")
+        doc = r.json()
+        errors = doc.get("errors") or []
+        if errors:
+            text = "; ".join(str(e.get("message")) for e in errors)[:500]
+            codes = {str((e.get("extensions") or {}).get("code")) for e in errors}
+            if codes & {"UNAUTHENTICATED", "FORBIDDEN", "NOT_AUTHORIZED"}:
+                raise AuthError(f"wave {what}: {text}")
+            if codes & {"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "RATE_LIMITED", "TOO_MANY_REQUESTS"}:
+                raise RetriableSinkError(f"wave {what}: {text}")
+            raise InvoiceRejected(f"wave {what}: {text}")
+        return dict(doc["data"])
+
+    @staticmethod
+    def _outcome(out: Mapping[str, Any], what: str) -> None:
+        if not out.get("didSucceed"):
+            errs = "; ".join(f"{e.get('message')} ({'.'.join(e.get('path') or [])}, {e.get('code')})"
+                             for e in out.get("inputErrors") or [])
+            raise InvoiceRejected(f"wave {what}: {errs or 'didSucceed false'}")
+
+    async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
+        data = await self._gql(FIND, {"businessId": self.settings.tenant, "number": str(invoice["number"])}, "find")
+        for edge in ((data.get("business") or {}).get("invoices") or {}).get("edges") or []:
+            node = edge["node"]
+            if node["invoiceNumber"] == invoice["number"]:
+                return InvoiceRef(str(node["id"]), node.get("viewUrl"))
+        return None
+
+    async def _customer(self, invoice: Mapping[str, Any]) -> str:
+        buyer = invoice["buyer"]
+        if buyer.get("email"):
+            data = await self._gql(FIND_CUSTOMER, {"businessId": self.settings.tenant, "email": buyer["email"]}, "find customer")
+            edges = ((data.get("business") or {}).get("customers") or {}).get("edges") or []
+            if edges:
+                return str(edges[0]["node"]["id"])
+        new = {"businessId": self.settings.tenant, "name": str(buyer["name"]), "currency": str(invoice["currency"])}
+        if buyer.get("email"):
+            new["email"] = buyer["email"]
+        out = (await self._gql(CREATE_CUSTOMER, {"input": new}, "create customer"))["customerCreate"]
+        self._outcome(out, "create customer")
+        return str(out["customer"]["id"])
+
+    async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
+        wave_input(invoice, "", "", self.settings)  # refuse before any call
+        customer = await self._customer(invoice)
+        payload = wave_input(invoice, str(self.settings.tenant), customer, self.settings)
+        out = (await self._gql(CREATE, {"input": payload}, "create"))["invoiceCreate"]
+        self._outcome(out, "create")
+        inv = out["invoice"]
+        if Decimal(inv["total"]["value"]) != Decimal(invoice["total"]):
+            deleted = (await self._gql(DELETE, {"input": {"invoiceId": inv["id"]}}, "delete"))["invoiceDelete"]
+            self._outcome(deleted, "delete mismatched invoice")
+            raise InvoiceRejected(f"wave computed total {inv['total']['value']} for {invoice['number']}, ours is "
+                                  f"{invoice['total']}; invoice deleted (per-line tax rounding differs)")
+        return InvoiceRef(str(inv["id"]), inv.get("viewUrl"))

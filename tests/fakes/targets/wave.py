@@ -1,0 +1,193 @@
+"""Wave stand-in: a real GraphQL server (graphql-core) over a subset of Wave's public schema.
+
+The sink's documents are parsed, validated and executed against the SDL below,
+so a misspelt field, argument or input-object key fails exactly as on Wave
+(``errors[].message`` + ``extensions.code``). The SDL follows Wave's public API
+reference as mirrored by third parties [S]: ``InvoiceCreateInput`` (businessId,
+customerId, items{productId, quantity, unitPrice, description, taxes{salesTaxId}},
+invoiceNumber, invoiceDate, dueDate, currency, status, memo, poNumber),
+``invoiceCreate`` → ``{didSucceed, inputErrors{message, code, path}, invoice}``,
+``business(id).invoices(invoiceNumber…)`` and ``customers(email…)``.
+Business rules: validation failures are HTTP 200 with ``didSucceed: false``; taxes are
+computed per item from the sales tax's rate, half-up to cents [U: Wave's rounding].
+"""
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from graphql import GraphQLError, build_schema, graphql_sync
+
+from tests.fakes.target_base import FakeTarget, Reply, Req
+from tests.fakes.targets._token_issuer import REFRESH, SECRET, TokenIssuer
+
+__all__ = ["WaveFake", "make_fake", "BUSINESS", "PRODUCT", "SALES_TAX"]
+
+BUSINESS = "QnVzaW5lc3M6ZmFrZS1idXNpbmVzcw=="
+PRODUCT = "QnVzaW5lc3M6ZmFrZTtQcm9kdWN0OjE="
+SALES_TAX = "QnVzaW5lc3M6ZmFrZTtTYWxlc1RheDoxOQ=="
+CLIENT_ID = "wave-client"
+
+SDL = """
+scalar Date
+scalar Decimal
+scalar URL
+enum CurrencyCode { EUR USD GBP CAD AUD CHF JPY SEK NOK DKK PLN CZK NZD }
+enum InvoiceCreateStatus { DRAFT SAVED }
+enum InvoiceStatus { DRAFT SAVED SENT VIEWED UNPAID PARTIAL PAID OVERDUE OVERPAID }
+input InvoiceCreateItemTaxInput { salesTaxId: ID! amount: Decimal }
+input InvoiceCreateItemInput { productId: ID! description: String quantity: Decimal unitPrice: Decimal
+  taxes: [InvoiceCreateItemTaxInput!] }
+input InvoiceCreateInput { businessId: ID! customerId: ID! status: InvoiceCreateStatus currency: CurrencyCode
+  title: String subhead: String invoiceNumber: String poNumber: String invoiceDate: Date exchangeRate: Decimal
+  dueDate: Date items: [InvoiceCreateItemInput!] memo: String footer: String disableCreditCardPayments: Boolean
+  disableBankPayments: Boolean }
+input CustomerCreateInput { businessId: ID! name: String! email: String currency: CurrencyCode }
+input InvoiceDeleteInput { invoiceId: ID! }
+type InputError { message: String code: String path: [String!] }
+type Currency { code: CurrencyCode! }
+type Money { value: String! minorUnitValue: String currency: Currency! }
+type Customer { id: ID! name: String email: String }
+type Invoice { id: ID! invoiceNumber: String! status: InvoiceStatus! viewUrl: URL pdfUrl: URL total: Money!
+  subtotal: Money! taxTotal: Money! invoiceDate: Date! dueDate: Date customer: Customer! memo: String poNumber: String }
+type InvoiceEdge { node: Invoice! }
+type OffsetPageInfo { currentPage: Int totalPages: Int totalCount: Int }
+type InvoiceConnection { edges: [InvoiceEdge!]! pageInfo: OffsetPageInfo! }
+type CustomerEdge { node: Customer! }
+type CustomerConnection { edges: [CustomerEdge!]! pageInfo: OffsetPageInfo! }
+type Business { id: ID! invoices(page: Int, pageSize: Int, invoiceNumber: String, status: InvoiceStatus,
+  customerId: ID): InvoiceConnection! customers(page: Int, pageSize: Int, email: String): CustomerConnection! }
+type InvoiceCreateOutput { didSucceed: Boolean! inputErrors: [InputError!] invoice: Invoice }
+type CustomerCreateOutput { didSucceed: Boolean! inputErrors: [InputError!] customer: Customer }
+type InvoiceDeleteOutput { didSucceed: Boolean! inputErrors: [InputError!] }
+type Query { business(id: ID!): Business }
+type Mutation { invoiceCreate(input: InvoiceCreateInput!): InvoiceCreateOutput!
+  customerCreate(input: CustomerCreateInput!): CustomerCreateOutput!
+  invoiceDelete(input: InvoiceDeleteInput!): InvoiceDeleteOutput! }
+"""
+SCHEMA = build_schema(SDL)
+_CENT = Decimal("0.01")
+
+
+def _page(nodes: list[Any]) -> dict[str, Any]:
+    return {"edges": [{"node": n} for n in nodes], "pageInfo": {"currentPage": 1, "totalPages": 1, "totalCount": len(nodes)}}
+
+
+def _dec(value: Any, path: list[str], errors: list[dict[str, Any]]) -> Decimal:
+    try:
+        return Decimal(str(value)) if value is not None and not isinstance(value, float) else Decimal("x")
+    except InvalidOperation:
+        errors.append({"message": "is not a valid decimal", "code": "INVALID", "path": path})
+        return Decimal(0)
+
+
+class WaveFake(FakeTarget):
+    target = "wave"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens = TokenIssuer("refresh_token", CLIENT_ID, SECRET, REFRESH)
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.tax_rates = {SALES_TAX: Decimal("19")}
+        self._n = itertools.count(1)
+
+    def env(self) -> dict[str, str]:
+        p = "INVOICING_WAVE_"
+        return {p + "BASE_URL": f"{self.url}/graphql/public", p + "TOKEN_URL": f"{self.url}/oauth2/token/",
+                p + "CLIENT_ID": CLIENT_ID, p + "CLIENT_SECRET": SECRET, p + "REFRESH_TOKEN": REFRESH,
+                p + "TENANT": BUSINESS, p + "PRODUCT_ID": PRODUCT, p + "SALES_TAXES": json.dumps({"S/19": SALES_TAX})}
+
+    def error_body(self, status: int) -> Any:
+        code = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 429: "RATE_LIMITED"}.get(
+            status, "INTERNAL_SERVER_ERROR" if status >= 500 else "BAD_USER_INPUT")
+        return {"errors": [{"message": f"HTTP {status}", "extensions": {"code": code}}]}
+
+    def _id(self, kind: str) -> str:
+        return base64.b64encode(f"Business:fake;{kind}:{next(self._n)}".encode()).decode()
+
+    def handle(self, req: Req) -> Reply:
+        if req.path == "/oauth2/token/" and req.method == "POST":
+            return self.tokens.issue(req)
+        if req.path != "/graphql/public" or req.method != "POST":
+            return Reply(404, {"errors": [{"message": "Not found"}]})
+        if not self.tokens.authorised(req):
+            return Reply(401, {"errors": [{"message": "Unauthorized", "extensions": {"code": "UNAUTHENTICATED"}}]})
+        try:
+            body = req.json()
+        except ValueError:
+            return Reply(400, {"errors": [{"message": "Body is not JSON", "extensions": {"code": "BAD_REQUEST"}}]})
+        result = graphql_sync(SCHEMA, body.get("query", ""), root_value=self, variable_values=body.get("variables"),
+                              operation_name=body.get("operationName"))
+        out: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            out["errors"] = [dict(e.formatted, extensions={"code": "GRAPHQL_VALIDATION_FAILED"}) for e in result.errors]
+        return Reply(200, out)
+
+    # -- resolvers (graphql-core calls root attributes with (info, **args)) --------------
+    def business(self, info: Any, id: str) -> dict[str, Any] | None:
+        if id != BUSINESS:
+            raise GraphQLError("Business not found", extensions={"code": "NOT_FOUND"})
+
+        def invoices(info: Any, invoiceNumber: str | None = None, **_: Any) -> dict[str, Any]:
+            return _page([i for i in self.created.values() if invoiceNumber in (None, i["invoiceNumber"])])
+
+        def customers(info: Any, email: str | None = None, **_: Any) -> dict[str, Any]:
+            return _page([c for c in self.customers.values() if email in (None, c["email"])])
+
+        return {"id": BUSINESS, "invoices": invoices, "customers": customers}
+
+    def customerCreate(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+        if input["businessId"] != BUSINESS:
+            return {"didSucceed": False, "inputErrors": [{"message": "Business not found", "code": "NOT_FOUND", "path": ["businessId"]}]}
+        cid = self._id("Customer")
+        self.customers[cid] = {"id": cid, "name": input["name"], "email": input.get("email")}
+        return {"didSucceed": True, "inputErrors": [], "customer": self.customers[cid]}
+
+    def invoiceDelete(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+        if self.created.pop(input["invoiceId"], None) is None:
+            return {"didSucceed": False, "inputErrors": [{"message": "Invoice not found", "code": "NOT_FOUND", "path": ["invoiceId"]}]}
+        return {"didSucceed": True, "inputErrors": []}
+
+    def invoiceCreate(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+        errors: list[dict[str, Any]] = []
+        if input["businessId"] != BUSINESS:
+            errors.append({"message": "Business not found", "code": "NOT_FOUND", "path": ["input", "businessId"]})
+        if input["customerId"] not in self.customers:
+            errors.append({"message": "Customer not found", "code": "NOT_FOUND", "path": ["input", "customerId"]})
+        if any(i["invoiceNumber"] == input.get("invoiceNumber") for i in self.created.values()):
+            errors.append({"message": "Invoice number is already in use", "code": "DUPLICATE", "path": ["input", "invoiceNumber"]})
+        subtotal = tax = Decimal(0)
+        for n, item in enumerate(input.get("items") or []):
+            path = ["input", "items", str(n)]
+            if item["productId"] != PRODUCT:
+                errors.append({"message": "Product not found", "code": "NOT_FOUND", "path": path + ["productId"]})
+            amount = (_dec(item.get("quantity"), path + ["quantity"], errors)
+                      * _dec(item.get("unitPrice"), path + ["unitPrice"], errors)).quantize(_CENT, ROUND_HALF_UP)
+            subtotal += amount
+            for t in item.get("taxes") or []:
+                if t["salesTaxId"] not in self.tax_rates:
+                    errors.append({"message": "Sales tax not found", "code": "NOT_FOUND", "path": path + ["taxes"]})
+                    continue
+                tax += (amount * self.tax_rates[t["salesTaxId"]] / 100).quantize(_CENT, ROUND_HALF_UP)
+        if not input.get("items"):
+            errors.append({"message": "An invoice needs at least one item", "code": "REQUIRED", "path": ["input", "items"]})
+        if errors:
+            return {"didSucceed": False, "inputErrors": errors, "invoice": None}
+        iid = self._id("Invoice")
+        cur = {"code": input.get("currency") or "USD"}
+        self.created[iid] = {
+            "id": iid, "invoiceNumber": input.get("invoiceNumber") or str(len(self.created) + 1),
+            "status": input.get("status") or "DRAFT", "viewUrl": f"https://next.waveapps.com/invoice/{iid}",
+            "pdfUrl": f"https://next.waveapps.com/invoice/{iid}.pdf", "invoiceDate": input.get("invoiceDate"),
+            "dueDate": input.get("dueDate"), "customer": self.customers[input["customerId"]], "memo": input.get("memo"),
+            "poNumber": input.get("poNumber"), "items": input.get("items"),
+            "subtotal": {"value": f"{subtotal:f}", "currency": cur}, "taxTotal": {"value": f"{tax:f}", "currency": cur},
+            "total": {"value": f"{subtotal + tax:f}", "currency": cur}}
+        return {"didSucceed": True, "inputErrors": [], "invoice": self.created[iid]}
+
+
+def make_fake() -> WaveFake:
+    return WaveFake()

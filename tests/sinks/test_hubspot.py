@@ -1,0 +1,114 @@
+"""HubSpot sink against the HubSpot stand-in: exact amounts, unique number property, resume, OAuth, secrets."""
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Iterator
+
+import httpx
+import pytest
+
+from invoicing.errors import AuthError
+from invoicing.settings import Settings, platform_settings
+from sinks.delivery import deliver
+from sinks.hubspot import HubSpotSettings, HubSpotSink, invoice_properties
+from tests.fakes.targets import hubspot as fake_hs
+from tests.fakes.targets._token_issuer import REFRESH, SECRET
+from tests.support import sample_invoice
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[fake_hs.HubSpotFake]:
+    f = fake_hs.make_fake()
+    for k, v in f.env().items():
+        monkeypatch.setenv(k, v)
+    yield f
+    f.close()
+
+
+def make_sink() -> HubSpotSink:
+    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
+    return HubSpotSink(platform_settings("hubspot", HubSpotSettings), httpx.AsyncClient(timeout=2.0), pipeline)
+
+
+async def test_body_is_exact_and_opened(fake: fake_hs.HubSpotFake) -> None:
+    inv = sample_invoice(71, targets=("hubspot",))
+    sink = make_sink()
+    try:
+        result = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "DELIVERED", result.detail
+    (doc,) = fake.created.values()
+    p = doc["properties"]
+    assert p["hs_invoice_status"] == "open" and p[fake_hs.NUMBER_PROPERTY] == inv["number"]
+    assert p["hs_currency"] == inv["currency"] and p["hs_invoice_date"] == inv["issue_date"].isoformat()
+    assert p["hs_due_date"] == inv["due_date"].isoformat()
+    assert Decimal(p["hs_amount_billed"]) == inv["total"]
+    items = [fake.objects["line_items"][i]["properties"] for k, i in fake.assoc[doc["id"]] if k == "line_items"]
+    assert len(items) == len(inv["lines"]) + len(inv["tax_breakdown"])
+    assert sum(Decimal(i["price"]) for i in items if i["name"].startswith("VAT")) == inv["tax_total"]
+
+
+async def test_crash_mid_way_resumes_without_duplicates(fake: fake_hs.HubSpotFake) -> None:
+    inv = sample_invoice(72, targets=("hubspot",))
+    sink = make_sink()
+    try:
+        contact = await sink._contact(inv)
+        r = await sink._call("POST", "/crm/v3/objects/invoices", "create", {
+            "properties": invoice_properties(inv, "invoicing_number"), "associations": [
+                {"to": {"id": contact}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 177}]}]})
+        assert await sink.find_invoice(inv, inv["invoice_id"]) is None
+        result = await deliver(sink, inv, sink.pipeline)
+        again = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "DELIVERED" and result.external_id == r.json()["id"]
+    assert again.status == "ALREADY_PRESENT" and len(fake.created) == 1 and len(fake.objects["contacts"]) == 1
+
+
+async def test_unknown_property_is_rejected_with_hubspots_message(fake: fake_hs.HubSpotFake,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICING_HUBSPOT_NUMBER_PROPERTY", "no_such_property")
+    sink = make_sink()
+    inv = sample_invoice(73, targets=("hubspot",))
+    try:
+        result = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "PARKED" and not result.retriable
+    assert "PROPERTY_DOESNT_EXIST" in (result.detail or "") or "does not exist" in (result.detail or "")
+
+
+async def test_token_refresh_on_401_and_before_expiry(fake: fake_hs.HubSpotFake) -> None:
+    sink = make_sink()
+    try:
+        await deliver(sink, sample_invoice(74, targets=("hubspot",)), sink.pipeline)
+        fake.tokens.revoke()
+        r = await deliver(sink, sample_invoice(75, targets=("hubspot",)), sink.pipeline)
+        assert r.status == "DELIVERED" and fake.tokens.issued == 2
+        sink.auth.cache.expires_at = time.monotonic() + 5
+        seen = len(fake.requests)
+        await deliver(sink, sample_invoice(76, targets=("hubspot",)), sink.pipeline)
+    finally:
+        await sink.close()
+    assert fake.tokens.issued == 3 and fake.requests[seen].path == "/oauth/v1/token"
+
+
+async def test_secrets_never_in_errors(fake: fake_hs.HubSpotFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICING_HUBSPOT_CLIENT_SECRET", "hs-wrong-secret-5151")
+    sink = make_sink()
+    inv = sample_invoice(77, targets=("hubspot",))
+    try:
+        with pytest.raises(AuthError) as err:
+            await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    for secret in ("hs-wrong-secret-5151", SECRET, REFRESH):
+        assert secret not in str(err.value)
+
+
+def test_private_app_token_is_a_static_bearer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICING_HUBSPOT_ACCESS_TOKEN", "pat-na1-secret-token")
+    sink = HubSpotSink(platform_settings("hubspot", HubSpotSettings), httpx.AsyncClient())
+    assert "pat-na1-secret-token" not in repr(sink.auth)

@@ -1,0 +1,108 @@
+"""QuickBooks sink against the QuickBooks stand-in: exact body, requestid replay, DocNumber, OAuth refresh, secrets."""
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Iterator
+
+import httpx
+import pytest
+
+from invoicing.errors import AuthError, InvoiceRejected
+from invoicing.settings import Settings, platform_settings
+from sinks.delivery import deliver
+from sinks.quickbooks import QuickBooksSettings, QuickBooksSink, request_id
+from tests.fakes.targets import quickbooks as fake_qbo
+from tests.fakes.targets._token_issuer import REFRESH, SECRET
+from tests.support import sample_invoice
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[fake_qbo.QuickBooksFake]:
+    f = fake_qbo.make_fake()
+    for k, v in f.env().items():
+        monkeypatch.setenv(k, v)
+    yield f
+    f.close()
+
+
+def make_sink() -> QuickBooksSink:
+    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
+    return QuickBooksSink(platform_settings("quickbooks", QuickBooksSettings), httpx.AsyncClient(timeout=2.0), pipeline)
+
+
+async def test_body_is_exact(fake: fake_qbo.QuickBooksFake) -> None:
+    inv = sample_invoice(31, targets=("quickbooks",))
+    sink = make_sink()
+    try:
+        result = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "DELIVERED", result.detail
+    (doc,) = fake.created.values()
+    assert doc["DocNumber"] == inv["number"] and doc["CurrencyRef"] == {"value": inv["currency"]}
+    assert doc["TxnDate"] == inv["issue_date"].isoformat() and doc["DueDate"] == inv["due_date"].isoformat()
+    assert sum(Decimal(ln["Amount"]) for ln in doc["Line"]) == inv["tax_exclusive_total"]
+    assert Decimal(doc["TxnTaxDetail"]["TotalTax"]) == inv["tax_total"]
+    assert Decimal(doc["TotalAmt"]) == inv["total"]
+    assert doc["CustomerRef"]["value"] in fake.customers
+    post = next(r for r in fake.requests if r.path.endswith("/invoice"))
+    assert post.query["requestid"] == inv["invoice_id"] and post.query["minorversion"] == "75"
+
+
+async def test_repeated_requestid_returns_the_original(fake: fake_qbo.QuickBooksFake) -> None:
+    inv = sample_invoice(32, targets=("quickbooks",))
+    sink = make_sink()
+    try:
+        a = await sink.create_invoice(inv, inv["invoice_id"])
+        b = await sink.create_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    assert a == b and len(fake.created) == 1 and len(fake.customers) == 1
+
+
+async def test_duplicate_number_and_long_number_are_rejected(fake: fake_qbo.QuickBooksFake) -> None:
+    inv = sample_invoice(33, targets=("quickbooks",))
+    sink = make_sink()
+    try:
+        await sink.create_invoice(inv, inv["invoice_id"])
+        with pytest.raises(InvoiceRejected, match="Duplicate Document Number Error.*code 6140"):
+            await sink.create_invoice(inv, "other-id")
+        with pytest.raises(InvoiceRejected, match="longer than 21"):
+            await sink.create_invoice(dict(inv, number="INV-2026-000000000033X"), "third-id")
+    finally:
+        await sink.close()
+
+
+def test_long_keys_are_hashed_to_50_chars() -> None:
+    assert request_id("k" * 80) == request_id("k" * 80) and len(request_id("k" * 80)) == 50
+    assert request_id("short") == "short"
+
+
+async def test_token_refresh_on_401_and_before_expiry(fake: fake_qbo.QuickBooksFake) -> None:
+    sink = make_sink()
+    try:
+        await deliver(sink, sample_invoice(34, targets=("quickbooks",)), sink.pipeline)
+        fake.tokens.revoke()
+        r = await deliver(sink, sample_invoice(35, targets=("quickbooks",)), sink.pipeline)
+        assert r.status == "DELIVERED" and r.attempts == 1 and fake.tokens.issued == 2
+        sink.auth.cache.expires_at = time.monotonic() + 5
+        seen = len(fake.requests)
+        await deliver(sink, sample_invoice(36, targets=("quickbooks",)), sink.pipeline)
+    finally:
+        await sink.close()
+    assert fake.tokens.issued == 3 and fake.requests[seen].path == "/oauth2/v1/tokens/bearer"
+    assert fake.requests[seen].headers["authorization"].startswith("Basic ")
+
+
+async def test_secrets_never_in_errors(fake: fake_qbo.QuickBooksFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICING_QUICKBOOKS_REFRESH_TOKEN", "stale-refresh-token-999")
+    sink = make_sink()
+    inv = sample_invoice(37, targets=("quickbooks",))
+    try:
+        with pytest.raises(AuthError) as err:
+            await sink.find_invoice(inv, inv["invoice_id"])
+    finally:
+        await sink.close()
+    for secret in ("stale-refresh-token-999", SECRET, REFRESH):
+        assert secret not in str(err.value)
