@@ -2,10 +2,25 @@
 from __future__ import annotations
 
 import faust
+from faust.transport.drivers import aiokafka as _faust_aiokafka
 
 from invoicing.settings import Settings
 
 __all__ = ["create_app"]
+
+_FETCH_MAX_WAIT_MS = {"value": 20}
+_original_create_worker_consumer = _faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+
+
+def _create_worker_consumer(self: object, transport: object) -> object:
+    """Faust hard-codes the consumer's fetch_max_wait_ms to 1500 ms: every hop between
+    agents can then wait that long for a sparse partition. Use the configured wait instead."""
+    consumer = _original_create_worker_consumer(self, transport)  # type: ignore[arg-type]
+    consumer._fetch_max_wait_ms = _FETCH_MAX_WAIT_MS["value"]  # noqa: SLF001 - no public setting
+    return consumer
+
+
+_faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings, bootstrap: str) -> faust.App:
@@ -16,6 +31,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     prometheus_client on its own port, and Faust's /table views are never exposed.
     """
     timeout = settings.rebalance_timeout
+    _FETCH_MAX_WAIT_MS["value"] = settings.fetch_max_wait_ms
     return faust.App(
         settings.app_id,
         broker=[f"kafka://{b.strip()}" for b in bootstrap.split(",")],
