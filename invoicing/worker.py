@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import faust
 from prometheus_client import start_http_server
@@ -27,4 +28,16 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     worker = faust.Worker(pipeline.app, loop=loop, loglevel=level, quiet=True, override_logging=False)
-    worker.execute_from_commandline()
+    profile_path = os.environ.get("INVOICING_PROFILE")
+    if not profile_path:
+        worker.execute_from_commandline()
+        return
+    import cProfile  # developer aid: INVOICING_PROFILE=FILE writes cProfile stats at exit
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile_path)
