@@ -57,10 +57,15 @@ def _party(party_id: str, name: str, address: Mapping[str, Any], *, vat_id: str 
     }
 
 
-def _net_unit_price(price: Decimal, rate: Decimal, tax_included: bool) -> Decimal:
+def _net_of_tax(amount: Decimal, rate: Decimal, tax_included: bool) -> Decimal:
+    """*amount* without the tax it includes (prices and discounts of a tax-included order)."""
     if not tax_included or not rate:
-        return q4(price)
-    return q4(price / (1 + rate / 100))
+        return amount
+    return amount / (1 + rate / 100)
+
+
+def _net_unit_price(price: Decimal, rate: Decimal, tax_included: bool) -> Decimal:
+    return q4(_net_of_tax(price, rate, tax_included))
 
 
 def build_draft(
@@ -76,8 +81,9 @@ def build_draft(
     """Price *orders* (one, or a billing cycle's worth) into an unnumbered invoice.
 
     Lines: net = quantity x net unit price - allowance, half-up to the currency's
-    decimals. Tax: one group per (category, rate); tax = group base x rate / 100,
-    half-up. Totals are exact sums.
+    decimals (a tax-included order's prices and discounts are taken net of tax first;
+    a discount of the whole line never makes it negative). Tax: one group per
+    (category, rate); tax = group base x rate / 100, half-up. Totals are exact sums.
     """
     currency = check_currency(orders[0]["currency"])
     buyer_addr = customer.address if customer.known else orders[0]["customer"]["address"]
@@ -85,15 +91,18 @@ def build_draft(
     lines: list[dict[str, Any]] = []
     groups: "OrderedDict[tuple[str, Decimal], dict[str, Any]]" = OrderedDict()
     prepaid = ZERO
-    lineage = []
+    lineage: list[dict[str, Any]] = []
     for order in orders:
         lineage.extend(order.get("_lineage") or [{
             "platform": order["platform"], "event_id": order["event_id"], "event_type": order["event_type"],
             "trigger": order["trigger"], "order_key": order["order_key"]}])
         items = list(order["lines"])
         if order.get("shipping"):
+            # shipping follows the goods' VAT; a tax-included order's shipping includes it too
+            goods_rate = next((ln.get("tax_rate") for ln in items if ln.get("tax_rate") is not None), None)
             items.append({"sku": None, "description": "Shipping", "quantity": Decimal(1),
-                          "unit_price": order["shipping"], "discount": ZERO, "tax_rate": None})
+                          "unit_price": order["shipping"], "discount": ZERO,
+                          "tax_rate": goods_rate if order.get("tax_included") else None})
         for item in items:
             product = reference.products.get(item["sku"]) if item.get("sku") else None
             decision = determine_tax(
@@ -105,10 +114,19 @@ def build_draft(
                 is_service=bool(product and product.service),
                 stated_rate=item.get("tax_rate"), table=reference.tax,
             )
-            unit = _net_unit_price(item["unit_price"], item.get("tax_rate") or ZERO, bool(order.get("tax_included")))
-            allowance = round_amount(item.get("discount") or ZERO, currency)
+            stated, included = item.get("tax_rate") or ZERO, bool(order.get("tax_included"))
+            unit = _net_unit_price(item["unit_price"], stated, included)
+            discount = item.get("discount") or ZERO
+            # a tax-included order states its discounts tax-included too, like its prices
+            allowance = round_amount(_net_of_tax(discount, stated, included), currency)
             qty = q4(item["quantity"])
             net = round_amount(qty * unit - allowance, currency)
+            if net < 0 <= qty * item["unit_price"] - discount:
+                # the discount takes the whole line and rounding it to the currency went half a
+                # minor unit past the gross (10.005 - 10.01): the line is free, not negative
+                net = ZERO
+            if not net:
+                net = round_amount(ZERO, currency)  # 0.00, never "-0.00"
             lines.append({
                 "line_id": str(len(lines) + 1), "order_key": order["order_key"], "sku": item.get("sku"),
                 "description": item["description"] or (product.description if product and product.description else "Item"),

@@ -7,6 +7,7 @@
     invoicing bench [--json]                    throughput and latency against a plain-aiokafka baseline
     invoicing reference load FILE               customers, products, sellers, tax onto compacted topics
     invoicing dlq list | replay [--target T]    the dead-letter topic
+    invoicing audit numbers [--json]            every numbering series: no holes, no duplicates
 
 Every command takes ``--bootstrap HOST:PORT`` (or ``KAFKA_BOOTSTRAP_SERVERS``).
 """
@@ -130,8 +131,10 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 #: modules that add command groups: each defines ``add_commands(sub)``, where *sub* is the
 #: subparsers object, and uses ``invoicing.cli.add_common_options`` / ``settings_from_args``.
 EXTRA_COMMAND_MODULES: tuple[str, ...] = (
+    "invoicing.cycle_cli",
     "invoicing.poll_cli",
     "invoicing.register_cli",
+    "invoicing.audit_cli",
 )
 
 add_common_options = _common

@@ -9,8 +9,9 @@ The rules, in order, for one line sold by *seller* to *buyer*:
     (``VATEX-EU-IC``); for services, reverse charge ``AE`` 0 % (``VATEX-EU-AE``);
   * buyer in another EU country without a VAT id (B2C): seller's rate, ``S``;
   * buyer outside the EU: export, ``G`` 0 % (``VATEX-EU-G``).
-* Seller in the US: sales tax at the ship-to state's rate; a buyer holding a resale
-  certificate is exempt, ``E`` 0 %.
+* Seller in the US: outside the US, export ``G``; a buyer holding a resale
+  certificate is exempt, ``E`` 0 %; otherwise sales tax at the ship-to state's rate,
+  ``S`` (a state without a configured rate: ``O``, no sales tax collected).
 * Anyone else: the rate the platform stated, ``S``; none stated: ``O`` (not subject to tax).
 
 Rates are reference data (`TaxTable`); the defaults below are the EU standard rates of 2026.
@@ -97,14 +98,17 @@ def determine_tax(
             return TaxDecision("K", Decimal(0), "Intra-Community supply", "VATEX-EU-IC")
         return TaxDecision("G", Decimal(0), "Export outside the EU", "VATEX-EU-G")
     if seller == "US":
+        if buyer != "US":
+            return TaxDecision("G", Decimal(0), "Export", "VATEX-EU-G")
         if resale_certificate:
             # No VATEX code fits a US resale exemption (VATEX-EU-O is for category O only,
             # Peppol P0105); EN 16931 BR-E-10 accepts the reason text alone.
             return TaxDecision("E", Decimal(0), "Exempt: resale certificate on file", None)
         state = (buyer_region or "").upper()
-        if buyer != "US":
-            return TaxDecision("G", Decimal(0), "Export", "VATEX-EU-G")
-        return TaxDecision("S", t.us_state_rates.get(state, Decimal(0)))
+        rate = t.us_state_rates.get(state, Decimal(0))
+        if not rate:
+            return TaxDecision("O", Decimal(0), f"No sales tax collected for {state or 'this state'}", "VATEX-EU-O")
+        return TaxDecision("S", rate)
     if stated_rate is not None:
         return TaxDecision("S", stated_rate)
     return TaxDecision("O", Decimal(0), "Not subject to VAT", "VATEX-EU-O")

@@ -18,6 +18,7 @@ TOPIC_BASE_NAMES = {
     "products": "invoicing.ref.products",
     "sellers": "invoicing.ref.sellers",
     "redeliver": "invoicing.redeliver",
+    "cycle_orders": "invoicing.cycle-orders",
     "dlq_replayed": "invoicing.dead-letters.replayed",
     "poll_cursors": "invoicing.poll-cursors",
 }
@@ -37,6 +38,7 @@ class Topics:
     products: str
     sellers: str
     redeliver: str
+    cycle_orders: str
     dlq_replayed: str
     poll_cursors: str
 

@@ -15,6 +15,7 @@ from typing import AsyncGenerator, Generator
 import httpx
 
 from invoicing.errors import AuthError, RetriableSinkError
+from sinks.base import retry_after_seconds
 
 __all__ = ["TokenCache", "OAuth2ClientCredentials", "OAuth2RefreshToken", "StaticBearer", "token_cache"]
 
@@ -85,7 +86,8 @@ class _OAuth2(httpx.Auth):
                 if self._client is None:
                     await client.aclose()
             if r.status_code >= 500 or r.status_code == 429:
-                raise RetriableSinkError(f"token endpoint {self.token_url}: HTTP {r.status_code}")
+                raise RetriableSinkError(f"token endpoint {self.token_url}: HTTP {r.status_code}",
+                                         retry_after=retry_after_seconds(r.headers.get("retry-after")))
             if r.status_code >= 400:
                 raise AuthError(f"token endpoint {self.token_url} refused the credentials: HTTP {r.status_code}")
             doc = r.json()

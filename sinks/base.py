@@ -11,7 +11,8 @@ A sink has a ``target`` name and two coroutines:
 
 Errors are ours (`invoicing.errors`): `RetriableSinkError` (429/5xx/timeouts,
 with ``retry_after``), `AuthError` (401/403), `InvoiceRejected` (other 4xx).
-`raise_for_status` maps an HTTP response onto them. The constructor takes typed
+`raise_for_status` maps an HTTP response onto them (optionally keeping the platform's own
+message, blanking out secrets and treating platform-specific throttling as retriable). The constructor takes typed
 settings and an ``httpx.AsyncClient``, so tests can point it at any server.
 
 Example::
@@ -37,7 +38,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Mapping
 
 import httpx
 
@@ -112,14 +113,57 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
-def raise_for_status(response: httpx.Response, *, what: str = "request") -> None:
-    """Map an HTTP error response onto the sink error tree; the body's message is kept (secrets are never in it)."""
+def raise_for_status(response: httpx.Response, *, what: str = "request",
+                     message: Callable[[Any], str | None] | None = None, secrets: Iterable[str | None] = (),
+                     retriable: Callable[[httpx.Response, str], RetriableSinkError | None] | None = None) -> None:
+    """Map an HTTP error response onto the sink error tree, keeping the platform's own message.
+
+    Args:
+        response: the platform's answer (nothing happens below 400).
+        what: the call, for the error text (no secrets in it).
+        message: optional hook that extracts the platform's message from the parsed body (JSON,
+            else the text); when it fails or finds none, the body's first 500 characters are kept.
+        secrets: values that must never appear in the error (platforms may echo credentials).
+        retriable: optional hook for throttling the status alone does not show (NetSuite's 400
+            ``SSS_REQUEST_LIMIT_EXCEEDED``, Salesforce's 403 ``REQUEST_LIMIT_EXCEEDED``): called with
+            the response and *what*, returns the `RetriableSinkError` to raise, or ``None``.
+
+    Raises:
+        RetriableSinkError: 408, 429 and 5xx (``retry_after`` from ``Retry-After``), or what *retriable* says.
+        AuthError: 401, 403.
+        InvoiceRejected: other 4xx.
+    """
     status = response.status_code
     if status < 400:
         return
-    text = response.text[:500]
+    if retriable is not None:
+        throttled = retriable(response, what)
+        if throttled is not None:
+            raise RetriableSinkError(_scrub(str(throttled), secrets), retry_after=throttled.retry_after)
+    text = _platform_message(response, message) if message is not None else None
+    text = _scrub(f"{what}: HTTP {status}: {text or response.text[:500]}", secrets)
     if status == 429 or status >= 500 or status == 408:
-        raise RetriableSinkError(f"{what}: HTTP {status}: {text}", retry_after=retry_after_seconds(response.headers.get("retry-after")))
+        raise RetriableSinkError(text, retry_after=retry_after_seconds(response.headers.get("retry-after")))
     if status in (401, 403):
-        raise AuthError(f"{what}: HTTP {status}: {text}")
-    raise InvoiceRejected(f"{what}: HTTP {status}: {text}")
+        raise AuthError(text)
+    raise InvoiceRejected(text)
+
+
+def _platform_message(response: httpx.Response, message: Callable[[Any], str | None]) -> str | None:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    try:
+        text = message(body)
+    except Exception:  # noqa: BLE001 - not the documented shape: keep the raw body instead
+        return None
+    return str(text)[:500] if text else None
+
+
+def _scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """*text* with every secret value (4+ characters) replaced by ``***``."""
+    for s in secrets:
+        if s and len(s) >= 4:
+            text = text.replace(s, "***")
+    return text

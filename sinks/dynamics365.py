@@ -5,10 +5,10 @@ import re
 from typing import Any, Mapping
 
 from invoicing.errors import ConfigError, RetriableSinkError
-from invoicing.sink_mapping import MappedSettings, json_body, line_taxes, map_id, raise_platform_error, \
-    reject_credit_notes
+from invoicing.exact import json_body, line_taxes
+from invoicing.mapping import MappedSettings, map_id, reject_credit_notes
 from sinks.auth import OAuth2ClientCredentials
-from sinks.base import InvoiceRef, Sink
+from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["Dynamics365Sink", "Dynamics365Settings", "to_dataverse"]
 
@@ -42,9 +42,9 @@ def to_dataverse(invoice: Mapping[str, Any], settings: MappedSettings) -> dict[s
         "quantity": ln["quantity"],
         "priceperunit": ln["unit_price"],
         "manualdiscountamount": ln["allowance"],
-        "tax": taxes[ln["line_id"]],
+        "tax": tax,
         "description": f"{ln.get('sku') or ''} VAT {ln['tax_category']} {ln['tax_rate'].normalize()}%".strip(),
-    } for n, ln in enumerate(invoice["lines"], 1)]
+    } for n, (ln, tax) in enumerate(zip(invoice["lines"], taxes), 1)]
     body: dict[str, Any] = {
         "name": invoice["number"],
         "invoicenumber": invoice["number"],
@@ -100,7 +100,7 @@ class Dynamics365Sink(Sink):
     async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
         r = await self.client.get(f"{self.base_url()}{_API}/invoices", headers=_HEADERS, auth=self.auth, params={
             "$select": "invoiceid,invoicenumber", "$filter": f"invoicenumber eq {_odata_str(invoice['number'])}"})
-        raise_platform_error(r, f"dynamics365: look up invoice {invoice['number']}", _message)
+        raise_for_status(r, what=f"dynamics365: look up invoice {invoice['number']}", message=_message)
         for found in r.json().get("value") or []:
             if found.get("invoicenumber") == invoice["number"]:
                 return InvoiceRef(found["invoiceid"], url=f"{self.base_url()}{_API}/invoices({found['invoiceid']})")
@@ -111,7 +111,7 @@ class Dynamics365Sink(Sink):
         r = await self.client.post(f"{self.base_url()}{_API}/invoices", content=json_body(to_dataverse(invoice, self.settings)),
                                    headers={**_HEADERS, "Content-Type": "application/json; charset=utf-8"}, auth=self.auth)
         what = f"dynamics365: create invoice {invoice['number']}"
-        raise_platform_error(r, what, _message)
+        raise_for_status(r, what=what, message=_message)
         entity = r.headers.get("odata-entityid", "")
         m = _GUID.search(entity)
         if m:

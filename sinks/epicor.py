@@ -27,9 +27,10 @@ from pydantic import Field
 
 from invoicing.errors import ConfigError, InvoiceRejected
 from invoicing.settings import PlatformSettings
-from invoicing.target_http import dumps_exact, invoice_lines, raise_for_target, require_invoice
+from invoicing.exact import json_body
+from invoicing.mapping import invoice_lines, reject_credit_notes
 from sinks.auth import OAuth2ClientCredentials
-from sinks.base import InvoiceRef, Sink
+from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["EpicorSink", "EpicorSettings"]
 
@@ -102,14 +103,14 @@ class EpicorSink(Sink):
         r = await self.client.get(f"{self.base_url()}/api/v2/odata/{self._company()}/Erp.BO.ARInvoiceSvc/ARInvoices",
                                   params={"$filter": f"LegalNumber eq '{number}'", "$select": "InvoiceNum,LegalNumber,GroupID",
                                           "$top": "2"}, headers=self._headers(), auth=self._auth())
-        raise_for_target(r, "epicor find ARInvoices", _epicor_message, self._secrets())
+        raise_for_status(r, what="epicor find ARInvoices", message=_epicor_message, secrets=self._secrets())
         rows = r.json().get("value", [])
         if len(rows) > 1:
             raise InvoiceRejected(f"epicor: {len(rows)} AR invoices with LegalNumber {invoice['number']}; resolve by hand")
         return self._ref(rows[0]) if rows else None
 
     async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
-        require_invoice(invoice, self.target)
+        reject_credit_notes(invoice, self.target)
         s: EpicorSettings = self.settings  # type: ignore[assignment]
         body = {
             "LegalNumber": invoice["number"], "CustID": invoice["customer_id"],
@@ -119,10 +120,10 @@ class EpicorSink(Sink):
             "DocInvoiceAmt": invoice["total"], "DocTaxAmt": invoice["tax_total"],
             "Lines": [{"InvoiceLine": ln.number, "PartNum": ln.sku or "", "LineDesc": ln.description,
                        "SellingShipQty": ln.quantity, "DocUnitPrice": ln.unit_price, "DocExtPrice": ln.net,
-                       "TaxCatID": ln.tax_category, "TaxPercent": ln.tax_rate} for ln in invoice_lines(invoice)],
+                       "TaxCatID": ln.tax_category, "TaxPercent": ln.tax_rate} for ln in invoice_lines(invoice, self.target)],
         }
         r = await self.client.post(f"{self.base_url()}/api/v2/efx/{self._company()}/{s.library}/{s.function}",
-                                   content=dumps_exact(body), auth=self._auth(),
+                                   content=json_body(body, compact=True), auth=self._auth(),
                                    headers={**self._headers(), "Content-Type": "application/json"})
-        raise_for_target(r, f"epicor efx {s.library}/{s.function}", _epicor_message, self._secrets())
+        raise_for_status(r, what=f"epicor efx {s.library}/{s.function}", message=_epicor_message, secrets=self._secrets())
         return self._ref(r.json())

@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.sink_mapping import MappedSettings, dec_str, json_body, map_id, raise_platform_error, rate_key, \
-    reject_credit_notes
+from invoicing.exact import decimal_text, json_body
+from invoicing.mapping import MappedSettings, map_id, rate_key, reject_credit_notes
 from sinks.auth import OAuth2RefreshToken
-from sinks.base import InvoiceRef, Sink
+from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["FreshBooksSink", "FreshBooksSettings", "to_freshbooks"]
 
@@ -25,17 +25,17 @@ def to_freshbooks(invoice: Mapping[str, Any], settings: MappedSettings) -> dict[
     lines = []
     for ln in invoice["lines"]:
         line: dict[str, Any] = {"type": 0, "name": (ln.get("sku") or ln["description"])[:255],
-                                "description": ln["description"], "qty": dec_str(ln["quantity"], min_places=0),
-                                "unit_cost": {"amount": dec_str(ln["unit_price"]), "code": cur}}
+                                "description": ln["description"], "qty": decimal_text(ln["quantity"], min_places=0),
+                                "unit_cost": {"amount": decimal_text(ln["unit_price"]), "code": cur}}
         if ln["allowance"]:
             # FreshBooks lines have no allowance: fold it into the unit cost only when that stays exact
             net = ln["net_amount"] / ln["quantity"]
             if net * ln["quantity"] != ln["net_amount"] or net != net.quantize(ln["unit_price"]):
                 raise InvoiceRejected(f"freshbooks: line {ln['line_id']} has an allowance that no exact unit cost expresses")
-            line["unit_cost"]["amount"] = dec_str(net)
+            line["unit_cost"]["amount"] = decimal_text(net)
         if ln["tax_rate"]:
             line["taxName1"] = map_id(settings, t, "tax", rate_key(ln["tax_category"], ln["tax_rate"]), required=False) or "VAT"
-            line["taxAmount1"] = dec_str(ln["tax_rate"], min_places=0)
+            line["taxAmount1"] = decimal_text(ln["tax_rate"], min_places=0)
         lines.append(line)
     customer = map_id(settings, t, "customer", invoice["customer_id"]) or ""
     body: dict[str, Any] = {
@@ -91,7 +91,7 @@ class FreshBooksSink(Sink):
 
     async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
         r = await self.client.get(self._invoices, params={"search[invoice_number]": invoice["number"]}, auth=self.auth)
-        raise_platform_error(r, f"freshbooks: look up invoice {invoice['number']}", _message)
+        raise_for_status(r, what=f"freshbooks: look up invoice {invoice['number']}", message=_message)
         for found in ((r.json().get("response") or {}).get("result") or {}).get("invoices") or []:
             if found.get("invoice_number") == invoice["number"]:
                 return InvoiceRef(str(found.get("invoiceid") or found["id"]))
@@ -101,6 +101,6 @@ class FreshBooksSink(Sink):
         reject_credit_notes(invoice, self.target)
         r = await self.client.post(self._invoices, content=json_body(to_freshbooks(invoice, self.settings)),
                                    headers={"Content-Type": "application/json"}, auth=self.auth)
-        raise_platform_error(r, f"freshbooks: create invoice {invoice['number']}", _message)
+        raise_for_status(r, what=f"freshbooks: create invoice {invoice['number']}", message=_message)
         created = r.json()["response"]["result"]["invoice"]
         return InvoiceRef(str(created.get("invoiceid") or created["id"]))

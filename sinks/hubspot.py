@@ -21,7 +21,8 @@ from typing import Any, Mapping
 import httpx
 
 from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.outbound import check_mappable, money_str, qty_str
+from invoicing.exact import money_str, qty_str
+from invoicing.mapping import check_mappable
 from invoicing.settings import PlatformSettings
 from sinks.auth import OAuth2RefreshToken, StaticBearer
 from sinks.base import InvoiceRef, Sink, raise_for_status

@@ -22,9 +22,10 @@ from pydantic import Field
 
 from invoicing.errors import ConfigError, InvoiceRejected
 from invoicing.settings import PlatformSettings
-from invoicing.target_http import amount_text, invoice_lines, raise_for_target
+from invoicing.exact import decimal_text
+from invoicing.mapping import invoice_lines
 from sinks.auth import OAuth2ClientCredentials, _OAuth2
-from sinks.base import InvoiceRef, Sink
+from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["InforSink", "InforSettings", "OAuth2Password"]
 
@@ -116,7 +117,7 @@ class InforSink(Sink):
         headers = {"X-Infor-MongooseConfig": self.settings.mongoose_config, "Accept": "application/json"}  # type: ignore[attr-defined]
         r = await self.client.request(method, f"{self._base()}/IDORequestService/ido/{path}", headers=headers,
                                       auth=self._auth(), **kwargs)
-        raise_for_target(r, f"infor {what}", _infor_message, self._secrets())
+        raise_for_status(r, what=f"infor {what}", message=_infor_message, secrets=self._secrets())
         doc: dict[str, Any] = r.json()
         if not doc.get("Success", False):
             raise InvoiceRejected(f"infor {what}: {_infor_message(doc)}")
@@ -144,7 +145,7 @@ class InforSink(Sink):
         credit = invoice.get("document_type") == "CREDIT_NOTE"
         props = {"CustNum": invoice["customer_id"], "Type": "C" if credit else "I", "InvNum": None,
                  "InvDate": _mongoose_date(invoice["issue_date"]), "DueDate": _mongoose_date(invoice["due_date"]),
-                 "Amount": amount_text(invoice["tax_exclusive_total"]), "SalesTax": amount_text(invoice["tax_total"]),
+                 "Amount": decimal_text(invoice["tax_exclusive_total"]), "SalesTax": decimal_text(invoice["tax_total"]),
                  "Ref": invoice["number"], "Description": f"{invoice['number']} {invoice['currency']} "
                  f"{', '.join(invoice.get('orders') or [])}"[:40], "ApplyToInvNum": invoice.get("preceding_invoice")}
         doc = await self._ido("POST", f"update/{s.invoice_ido}", f"insert {s.invoice_ido}", params={"refresh": "true"},
@@ -162,9 +163,9 @@ class InforSink(Sink):
     async def _distribute(self, invoice: Mapping[str, Any], inv_num: str) -> None:
         s: InforSettings = self.settings  # type: ignore[assignment]
         changes = [_insert({"CustNum": invoice["customer_id"], "InvNum": inv_num, "InvSeq": "0", "DistSeq": str(ln.number * 10),
-                            "Acct": s.revenue_account, "Amount": amount_text(ln.net), "TaxCode": f"{ln.tax_category}"
+                            "Acct": s.revenue_account, "Amount": decimal_text(ln.net), "TaxCode": f"{ln.tax_category}"
                             f"{ln.tax_rate.normalize():f}"[:6], "Description": ln.description[:40]})
-                   for ln in invoice_lines(invoice)]
+                   for ln in invoice_lines(invoice, self.target)]
         await self._ido("POST", f"update/{s.distribution_ido}", f"insert {s.distribution_ido}", json={"Changes": changes})
 
 

@@ -17,9 +17,10 @@ from pydantic import Field
 
 from invoicing.errors import ConfigError, InvoiceRejected
 from invoicing.settings import PlatformSettings
-from invoicing.target_http import dumps_exact, invoice_lines, platform_order_ids, raise_for_target, require_invoice
+from invoicing.exact import json_body
+from invoicing.mapping import invoice_lines, order_ids, reject_credit_notes
 from sinks.auth import StaticBearer
-from sinks.base import InvoiceRef, Sink
+from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["MagentoSink", "MagentoSettings"]
 
@@ -76,13 +77,13 @@ class MagentoSink(Sink):
 
     async def _call(self, method: str, path: str, what: str, body: Any = None, params: Any = None) -> Any:
         r = await self.client.request(method, f"{self._v1()}{path}", params=params, auth=StaticBearer(self._token()),
-                                      content=dumps_exact(body) if body is not None else None,
+                                      content=json_body(body, compact=True) if body is not None else None,
                                       headers={"Content-Type": "application/json", "Accept": "application/json"})
-        raise_for_target(r, f"magento {what}", _magento_message, [self._token()])
+        raise_for_status(r, what=f"magento {what}", message=_magento_message, secrets=[self._token()])
         return r.json()
 
     async def _order_id(self, invoice: Mapping[str, Any]) -> str | None:
-        own = platform_order_ids(invoice, "magento")
+        own = order_ids(invoice, "magento")
         if len(own) > 1:
             raise InvoiceRejected(f"magento: invoice {invoice['number']} bills {len(own)} Magento orders; one invoice per order")
         if own:
@@ -105,7 +106,7 @@ class MagentoSink(Sink):
         return None
 
     async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
-        require_invoice(invoice, self.target)
+        reject_credit_notes(invoice, self.target)
         s: MagentoSettings = self.settings  # type: ignore[assignment]
         order_id = await self._order_id(invoice)
         if order_id is None:
@@ -118,7 +119,7 @@ class MagentoSink(Sink):
             order = await self._call("GET", f"/orders/{order_id}", "get order")
         by_sku = {it.get("sku"): it for it in order.get("items") or [] if not it.get("parent_item_id")}
         items = []
-        for ln in invoice_lines(invoice):
+        for ln in invoice_lines(invoice, self.target):
             it = by_sku.get(ln.sku or f"LINE-{ln.number}")
             if it is not None:
                 items.append({"order_item_id": it["item_id"], "qty": ln.quantity})
@@ -145,7 +146,7 @@ class MagentoSink(Sink):
         items = [{"sku": ln.sku or f"LINE-{ln.number}", "name": ln.description, "product_type": "simple",
                   "qty_ordered": ln.quantity, "price": ln.unit_price, "base_price": ln.unit_price,
                   "row_total": ln.net, "base_row_total": ln.net, "tax_percent": ln.tax_rate}
-                 for ln in invoice_lines(invoice)]
+                 for ln in invoice_lines(invoice, self.target)]
         return {"ext_order_id": invoice["number"], "customer_email": buyer.get("email") or "",
                 "customer_firstname": first, "customer_lastname": last or first, "customer_is_guest": 1,
                 "order_currency_code": cur, "base_currency_code": cur, "global_currency_code": cur,

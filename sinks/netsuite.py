@@ -14,10 +14,10 @@ from typing import Any, Mapping
 import httpx
 
 from invoicing.errors import ConfigError, RetriableSinkError
-from invoicing.sink_mapping import MappedSettings, json_body, line_taxes, map_id, order_ids, raise_platform_error, \
-    rate_key, reject_credit_notes
+from invoicing.exact import json_body, line_taxes
+from invoicing.mapping import MappedSettings, map_id, order_ids, rate_key, reject_credit_notes
 from sinks.auth import OAuth2ClientCredentials
-from sinks.base import InvoiceRef, Sink
+from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["NetSuiteSink", "NetSuiteSettings", "external_id_for", "to_netsuite"]
 
@@ -44,7 +44,7 @@ def to_netsuite(invoice: Mapping[str, Any], settings: MappedSettings, external_i
     t = "netsuite"
     taxes = line_taxes(invoice)
     items, details = [], []
-    for ln in invoice["lines"]:
+    for ln, tax in zip(invoice["lines"], taxes):
         ref = f"L{ln['line_id']}"
         items.append({
             "item": {"id": map_id(settings, t, "item", ln.get("sku") or ln["description"])},
@@ -59,7 +59,7 @@ def to_netsuite(invoice: Mapping[str, Any], settings: MappedSettings, external_i
             "taxCode": {"id": map_id(settings, t, "tax", rate_key(ln["tax_category"], ln["tax_rate"]))},
             "taxBasis": ln["net_amount"],
             "taxRate": ln["tax_rate"],
-            "taxAmount": taxes[ln["line_id"]],
+            "taxAmount": tax,
         })
     body: dict[str, Any] = {
         "externalId": external_id,
@@ -81,6 +81,19 @@ def _message(doc: Any) -> str | None:
     details = doc.get("o:errorDetails") or []
     text = "; ".join(f"{d.get('o:errorCode')}: {d.get('detail')}" for d in details)
     return text or doc.get("title")
+
+
+def _concurrency_limit(r: httpx.Response, what: str) -> RetriableSinkError | None:
+    """NetSuite answers 400 with a concurrency error code when too many requests run at once."""
+    if r.status_code != 400:
+        return None
+    try:
+        codes = {d.get("o:errorCode") for d in r.json().get("o:errorDetails", [])}
+    except Exception:  # noqa: BLE001
+        codes = set()
+    if codes & _RETRIABLE_CODES:
+        return RetriableSinkError(f"{what}: NetSuite concurrency limit: {sorted(c for c in codes if c)}")
+    return None
 
 
 class NetSuiteSink(Sink):
@@ -115,23 +128,13 @@ class NetSuiteSink(Sink):
     def _eid(self, key: str) -> str:
         return external_id_for(key, getattr(self.settings, "external_id_prefix", "inv-"))
 
-    def _check(self, r: httpx.Response, what: str) -> None:
-        if r.status_code == 400:
-            try:
-                codes = {d.get("o:errorCode") for d in r.json().get("o:errorDetails", [])}
-            except Exception:  # noqa: BLE001
-                codes = set()
-            if codes & _RETRIABLE_CODES:
-                raise RetriableSinkError(f"{what}: NetSuite concurrency limit: {sorted(c for c in codes if c)}")
-        raise_platform_error(r, what, _message)
-
     async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
         eid = self._eid(idempotency_key)
         r = await self.client.get(f"{self.base_url()}{_RECORD}/invoice/eid:{eid}",
                                   params={"fields": "id,tranId,externalId"}, auth=self.auth)
         if r.status_code == 404:
             return None
-        self._check(r, f"netsuite: look up invoice eid:{eid}")
+        raise_for_status(r, what=f"netsuite: look up invoice eid:{eid}", message=_message, retriable=_concurrency_limit)
         doc = r.json()
         return InvoiceRef(str(doc["id"]), url=f"{self.base_url()}{_RECORD}/invoice/{doc['id']}")
 
@@ -152,7 +155,7 @@ class NetSuiteSink(Sink):
             r = await self.client.put(f"{self.base_url()}{_RECORD}/invoice/eid:{eid}", content=json_body(body),
                                       headers=headers, auth=self.auth)
             what = f"netsuite: upsert invoice {invoice['number']} (eid:{eid})"
-        self._check(r, what)
+        raise_for_status(r, what=what, message=_message, retriable=_concurrency_limit)
         location = r.headers.get("location", "")
         internal_id = location.rstrip("/").rsplit("/", 1)[-1]
         if not internal_id:

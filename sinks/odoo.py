@@ -13,9 +13,10 @@ from pydantic import Field
 
 from invoicing.errors import InvoiceRejected
 from invoicing.settings import PlatformSettings
-from invoicing.target_http import dumps_exact, invoice_lines, platform_order_ids, raise_for_target
+from invoicing.exact import json_body
+from invoicing.mapping import invoice_lines, order_ids
 from sinks.auth import StaticBearer
-from sinks.base import InvoiceRef, Sink
+from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["OdooSink", "OdooSettings"]
 
@@ -69,9 +70,9 @@ class OdooSink(Sink):
         db = s.database or s.tenant
         if db:
             headers["X-Odoo-Database"] = db
-        r = await self.client.post(f"{self.base_url()}/json/2/{model}/{method}", content=dumps_exact(params),
+        r = await self.client.post(f"{self.base_url()}/json/2/{model}/{method}", content=json_body(params, compact=True),
                                    headers=headers, auth=self._auth())
-        raise_for_target(r, f"odoo {model}.{method}", _odoo_message, self._secrets())
+        raise_for_status(r, what=f"odoo {model}.{method}", message=_odoo_message, secrets=self._secrets())
         return r.json()
 
     @staticmethod
@@ -95,7 +96,7 @@ class OdooSink(Sink):
         return self._ref(live[0]["id"])
 
     async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
-        orders = platform_order_ids(invoice, "odoo")
+        orders = order_ids(invoice, "odoo")
         move_id = await (self._from_sale_orders(invoice, orders) if orders else self._standalone(invoice))
         await self._call("account.move", "action_post", ids=[move_id])
         return self._ref(move_id)
@@ -105,7 +106,7 @@ class OdooSink(Sink):
         currency = await self._currency(invoice["currency"])
         taxes: dict[str, int] = {}
         lines = []
-        for ln in invoice_lines(invoice):
+        for ln in invoice_lines(invoice, self.target):
             key = f"{ln.tax_category}:{ln.tax_rate.normalize():f}"
             if key not in taxes:
                 taxes[key] = self.settings.tax_map.get(key) or await self._tax(ln.tax_rate)  # type: ignore[attr-defined]

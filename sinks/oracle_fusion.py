@@ -17,9 +17,10 @@ from pydantic import Field
 
 from invoicing.errors import ConfigError, InvoiceRejected
 from invoicing.settings import PlatformSettings
-from invoicing.target_http import dumps_exact, invoice_lines, raise_for_target, require_invoice
+from invoicing.exact import json_body
+from invoicing.mapping import invoice_lines, reject_credit_notes
 from sinks.auth import OAuth2ClientCredentials
-from sinks.base import InvoiceRef, Sink
+from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["OracleFusionSink", "OracleFusionSettings"]
 
@@ -92,17 +93,17 @@ class OracleFusionSink(Sink):
         r = await self.client.get(f"{self.base_url()}{_RESOURCE}", auth=self._auth(),
                                   params={"q": q, "fields": "CustomerTransactionId,TransactionNumber", "onlyData": "true"},
                                   headers={"REST-Framework-Version": "4", "Accept": "application/json"})
-        raise_for_target(r, "oracle-fusion find receivablesInvoices", _oracle_message, self._secrets())
+        raise_for_status(r, what="oracle-fusion find receivablesInvoices", message=_oracle_message, secrets=self._secrets())
         items = r.json().get("items", [])
         if len(items) > 1:
             raise InvoiceRejected(f"oracle-fusion: {len(items)} transactions numbered {invoice['number']}; resolve by hand")
         return self._ref(items[0]) if items else None
 
     async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
-        require_invoice(invoice, self.target)
+        reject_credit_notes(invoice, self.target)
         s: OracleFusionSettings = self.settings  # type: ignore[assignment]
         lines = []
-        for ln in invoice_lines(invoice):
+        for ln in invoice_lines(invoice, self.target):
             line: dict[str, Any] = {"LineNumber": ln.number, "Description": ln.description[:240],
                                     "Quantity": ln.quantity, "UnitSellingPrice": ln.unit_price}
             if ln.sku:
@@ -122,9 +123,9 @@ class OracleFusionSink(Sink):
             "receivablesInvoiceLines": lines,
         }
         body = {k: v for k, v in body.items() if v is not None}
-        r = await self.client.post(f"{self.base_url()}{_RESOURCE}", content=dumps_exact(body), auth=self._auth(),
+        r = await self.client.post(f"{self.base_url()}{_RESOURCE}", content=json_body(body, compact=True), auth=self._auth(),
                                    headers={"Content-Type": _ITEM, "REST-Framework-Version": "4", "Accept": "application/json"})
-        raise_for_target(r, "oracle-fusion create receivablesInvoices", _oracle_message, self._secrets())
+        raise_for_status(r, what="oracle-fusion create receivablesInvoices", message=_oracle_message, secrets=self._secrets())
         return self._ref(r.json())
 
 

@@ -20,7 +20,8 @@ from typing import Any, Mapping
 import httpx
 
 from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.outbound import check_mappable, money_str
+from invoicing.exact import money_str
+from invoicing.mapping import check_mappable
 from invoicing.settings import PlatformSettings
 from sinks.auth import OAuth2ClientCredentials
 from sinks.base import InvoiceRef, Sink, raise_for_status

@@ -21,8 +21,8 @@ import httpx
 from pydantic import Field
 
 from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.exact_json import dumps_exact
-from invoicing.outbound import check_mappable
+from invoicing.exact import dumps_exact
+from invoicing.mapping import check_mappable
 from invoicing.settings import PlatformSettings
 from sinks.auth import OAuth2RefreshToken
 from sinks.base import InvoiceRef, Sink, raise_for_status

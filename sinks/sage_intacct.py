@@ -16,9 +16,10 @@ from pydantic import Field
 
 from invoicing.errors import ConfigError, InvoiceRejected
 from invoicing.settings import PlatformSettings
-from invoicing.target_http import amount_text, invoice_lines, raise_for_target, require_invoice
+from invoicing.exact import decimal_text
+from invoicing.mapping import invoice_lines, reject_credit_notes
 from sinks.auth import OAuth2ClientCredentials, OAuth2RefreshToken
-from sinks.base import InvoiceRef, Sink
+from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["SageIntacctSink", "SageIntacctSettings"]
 
@@ -102,7 +103,7 @@ class SageIntacctSink(Sink):
         if s.entity:
             headers["X-IA-API-Param-Entity"] = s.entity
         r = await self.client.request(method, f"{self.base_url()}{path}", json=body, headers=headers, auth=self._auth())
-        raise_for_target(r, f"sage-intacct {what}", _intacct_message, self._secrets())
+        raise_for_status(r, what=f"sage-intacct {what}", message=_intacct_message, secrets=self._secrets())
         return r.json()
 
     async def _query(self, obj: str, fields: list[str], eq: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -125,16 +126,16 @@ class SageIntacctSink(Sink):
         return self._ref(rows[0]) if rows else None
 
     async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
-        require_invoice(invoice, self.target)
+        reject_credit_notes(invoice, self.target)
         customer = await self._customer(invoice)
         s: SageIntacctSettings = self.settings  # type: ignore[assignment]
-        lines = [{"glAccount": {"id": s.revenue_account}, "txnAmount": amount_text(ln.net),
-                  "memo": f"{ln.description} ({ln.sku or '-'}): {amount_text(ln.quantity)} x {amount_text(ln.unit_price)}"[:1000],
-                  "dimensions": {"customer": {"id": customer}}} for ln in invoice_lines(invoice)]
+        lines = [{"glAccount": {"id": s.revenue_account}, "txnAmount": decimal_text(ln.net),
+                  "memo": f"{ln.description} ({ln.sku or '-'}): {decimal_text(ln.quantity)} x {decimal_text(ln.unit_price)}"[:1000],
+                  "dimensions": {"customer": {"id": customer}}} for ln in invoice_lines(invoice, self.target)]
         for tax in invoice["tax_breakdown"]:
             if tax["tax_amount"]:
-                lines.append({"glAccount": {"id": s.tax_account}, "txnAmount": amount_text(tax["tax_amount"]),
-                              "memo": f"VAT {tax['category']} {amount_text(tax['rate'])}% on {amount_text(tax['taxable_amount'])}",
+                lines.append({"glAccount": {"id": s.tax_account}, "txnAmount": decimal_text(tax["tax_amount"]),
+                              "memo": f"VAT {tax['category']} {decimal_text(tax['rate'])}% on {decimal_text(tax['taxable_amount'])}",
                               "dimensions": {"customer": {"id": customer}}})
         body = {"customer": {"id": customer}, "invoiceNumber": invoice["number"],
                 "referenceNumber": invoice.get("purchase_order") or invoice.get("buyer_reference") or invoice["number"],

@@ -7,10 +7,10 @@ from typing import Any, Mapping
 import httpx
 
 from invoicing.errors import ConfigError, InvoiceRejected, RetriableSinkError
-from invoicing.sink_mapping import MappedSettings, json_body, map_id, order_ids, raise_platform_error, \
-    reject_credit_notes
+from invoicing.exact import json_body
+from invoicing.mapping import MappedSettings, map_id, order_ids, reject_credit_notes
 from sinks.auth import OAuth2ClientCredentials
-from sinks.base import InvoiceRef, Sink
+from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["SalesforceSink", "SalesforceSettings", "to_generate"]
 
@@ -47,6 +47,13 @@ def _message(doc: Any) -> str | None:
         return "; ".join(f"{e.get('errorCode')}: {e.get('message')}" for e in doc if isinstance(e, dict)) or None
     if isinstance(doc, dict) and doc.get("errors"):
         return _message(doc["errors"])
+    return None
+
+
+def _request_limit(r: httpx.Response, what: str) -> RetriableSinkError | None:
+    """Salesforce answers 403 ``REQUEST_LIMIT_EXCEEDED`` when the org's daily API allowance is spent."""
+    if r.status_code == 403 and "REQUEST_LIMIT_EXCEEDED" in r.text:
+        return RetriableSinkError(f"{what}: Salesforce API request limit exceeded", retry_after=3600)
     return None
 
 
@@ -90,14 +97,10 @@ class SalesforceSink(Sink):
         self.auth = OAuth2ClientCredentials(s.token_url or f"{self.base_url()}/services/oauth2/token", s.client_id,
                                             s.client_secret.get_secret_value(), client=self.client)
 
-    def _check(self, r: httpx.Response, what: str) -> None:
-        if r.status_code == 403 and "REQUEST_LIMIT_EXCEEDED" in r.text:
-            raise RetriableSinkError(f"{what}: Salesforce API request limit exceeded", retry_after=3600)
-        raise_platform_error(r, what, _message)
 
     async def _query(self, soql: str, what: str) -> list[dict[str, Any]]:
         r = await self.client.get(f"{self.base_url()}{_V}/query", params={"q": soql}, auth=self.auth)
-        self._check(r, what)
+        raise_for_status(r, what=what, message=_message, retriable=_request_limit)
         return list(r.json().get("records") or [])
 
     async def _claim(self, invoice: Mapping[str, Any], ref: str) -> InvoiceRef | None:
@@ -111,7 +114,8 @@ class SalesforceSink(Sink):
         inv_id = rows[0]["Id"]
         r = await self.client.patch(f"{self.base_url()}{_V}/sobjects/Invoice/{inv_id}", auth=self.auth,
                                     content=json_body({field: invoice["number"]}), headers={"Content-Type": "application/json"})
-        self._check(r, f"salesforce: stamp {invoice['number']} on Invoice {inv_id}")
+        raise_for_status(r, what=f"salesforce: stamp {invoice['number']} on Invoice {inv_id}", message=_message,
+                         retriable=_request_limit)
         return InvoiceRef(inv_id, url=f"{self.base_url()}/{inv_id}")
 
     async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
@@ -129,7 +133,7 @@ class SalesforceSink(Sink):
         what = f"salesforce: generate invoice {invoice['number']} for {ref}"
         r = await self.client.post(f"{self.base_url()}{_V}/commerce/invoicing/invoices/collection/actions/generate",
                                    content=json_body(body), headers={"Content-Type": "application/json"}, auth=self.auth)
-        self._check(r, what)
+        raise_for_status(r, what=what, message=_message, retriable=_request_limit)
         doc = r.json()
         if isinstance(doc, dict) and doc.get("success") is False:
             raise InvoiceRejected(f"{what}: {_message(doc) or 'success: false'}")

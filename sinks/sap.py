@@ -9,9 +9,10 @@ import httpx
 
 from invoicing.errors import ConfigError, InvoiceRejected, RetriableSinkError
 from invoicing.settings import PlatformSettings
-from invoicing.sink_mapping import json_body, order_ids, raise_platform_error, reject_credit_notes
+from invoicing.exact import json_body
+from invoicing.mapping import order_ids, reject_credit_notes
 from sinks.auth import OAuth2ClientCredentials
-from sinks.base import InvoiceRef, Sink
+from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["SapSink", "SapSettings", "to_sap"]
 
@@ -99,7 +100,7 @@ class SapSink(Sink):
             r = await self.client.get(f"{self.base_url()}{SALES_ORDERS}", auth=self.auth, headers={"Accept": "application/json"},
                                       params={"$filter": f"{field} eq {_quote(str(key))}", "$select": "SalesOrder",
                                               "$format": "json"})
-            raise_platform_error(r, f"sap: find the sales order of {key}", _message)
+            raise_for_status(r, what=f"sap: find the sales order of {key}", message=_message)
             rows = (r.json().get("d") or {}).get("results") or []
             if not rows:
                 raise InvoiceRejected(f"sap: not applicable: order {key} has no SAP sales order ({field} = {key!r}); "
@@ -114,7 +115,7 @@ class SapSink(Sink):
             r = await self.client.get(f"{self.base_url()}{BILLING}BillingDocumentItem", auth=self.auth, params={
                 "$filter": f"ReferenceSDDocument eq {_quote(so)}", "$select": "BillingDocument,ReferenceSDDocument",
                 "$top": "1"}, headers={"Accept": "application/json"})
-            raise_platform_error(r, f"sap: document flow of sales order {so}", _message)
+            raise_for_status(r, what=f"sap: document flow of sales order {so}", message=_message)
             rows = r.json().get("value") or []
             if rows:
                 doc = rows[0]["BillingDocument"]
@@ -124,7 +125,7 @@ class SapSink(Sink):
     async def _fetch_csrf(self) -> str:
         r = await self.client.get(f"{self.base_url()}{BILLING}", auth=self.auth,
                                   headers={"X-CSRF-Token": "Fetch", "Accept": "application/json"})
-        raise_platform_error(r, "sap: fetch X-CSRF-Token", _message)
+        raise_for_status(r, what="sap: fetch X-CSRF-Token", message=_message)
         token: str | None = r.headers.get("x-csrf-token")
         if not token or token.lower() == "required":
             raise RetriableSinkError("sap: the service answered without an X-CSRF-Token")
@@ -146,7 +147,7 @@ class SapSink(Sink):
                 self._csrf = None  # session or token expired: fetch a new one, once
                 continue
             break
-        raise_platform_error(r, what, _message)
+        raise_for_status(r, what=what, message=_message)
         doc = r.json()
         rows = doc.get("value") if isinstance(doc.get("value"), list) else [doc]
         if not rows or "BillingDocument" not in rows[0]:

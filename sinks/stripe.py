@@ -22,7 +22,8 @@ from typing import Any, Mapping
 import httpx
 
 from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.outbound import check_mappable, to_minor
+from invoicing.exact import to_minor
+from invoicing.mapping import check_mappable
 from invoicing.settings import PlatformSettings
 from sinks.auth import StaticBearer
 from sinks.base import InvoiceRef, Sink, raise_for_status

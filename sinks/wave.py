@@ -21,7 +21,8 @@ import httpx
 from pydantic import Field
 
 from invoicing.errors import AuthError, ConfigError, InvoiceRejected, RetriableSinkError
-from invoicing.outbound import check_mappable, money_str, qty_str
+from invoicing.exact import money_str, qty_str
+from invoicing.mapping import check_mappable
 from invoicing.settings import PlatformSettings
 from sinks.auth import OAuth2RefreshToken
 from sinks.base import InvoiceRef, Sink, raise_for_status

@@ -8,7 +8,8 @@ from typing import Any, Mapping
 import httpx
 
 from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.sink_mapping import MappedSettings, json_body, map_id, rate_key, reject_credit_notes
+from invoicing.exact import json_body
+from invoicing.mapping import MappedSettings, map_id, rate_key, reject_credit_notes
 from sinks.auth import OAuth2RefreshToken
 from sinks.base import InvoiceRef, Sink, raise_for_status
 

@@ -56,6 +56,8 @@ __all__ = [
     "ThinEvent",
     "Source",
     "TRIGGERS",
+    "TIMESTAMPED_HEADERS",
+    "verify_timestamped_request",
     "order_event",
     "order_line",
     "party",
@@ -200,6 +202,23 @@ class Source(ABC):
 
 # ---------------------------------------------------------------------------
 # helpers for platform modules
+
+
+#: the headers of our own timestamped HMAC scheme (`invoicing.webhook_auth.sign_timestamped`),
+#: used by platforms whose webhooks we send from a script or workflow on their side (Epicor, NetSuite)
+TIMESTAMPED_HEADERS = ("x-invoicing-timestamp", "x-invoicing-signature")
+
+
+def verify_timestamped_request(source: Source, request: InboundRequest) -> None:
+    """Check *request* against our timestamped HMAC scheme with *source*'s secret and tolerance.
+
+    Raises:
+        SignatureError: missing, stale or not matching.
+    """
+    from invoicing.webhook_auth import verify_timestamped
+
+    verify_timestamped(source.secret(), request.body, request.header(TIMESTAMPED_HEADERS[0]),
+                       request.header(TIMESTAMPED_HEADERS[1]), source.settings.timestamp_tolerance, source.platform)
 
 
 def hmac_digest(key: bytes, message: bytes, algorithm: str = "sha256", encoding: str = "base64") -> str:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Mapping
 
 import httpx
 
-from invoicing.api_auth import api_auth, fetch_json
+from invoicing.fetch import fetch_json, platform_auth
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError
 from invoicing.webhook_auth import presented_tokens, require_token
 from sources.base import EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_json, parse_time, party
@@ -112,8 +112,8 @@ class Dynamics365(Source):
     async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
         base = self.base_url()
         tenant = self.settings.tenant or "common"
-        auth = api_auth(self.settings, base, client, scope=f"{base}/.default",
-                        token_url=f"https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token")
+        auth = platform_auth(self.settings, grant="client_credentials", scope=f"{base}/.default", base_url=base,
+                             token_url=f"https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token", client=client)
         doc = await fetch_json(client, self.platform, "GET", f"{base}/api/data/v9.2/salesorders({event.resource_id})",
                                auth=auth, params=ORDER_QUERY,
                                headers={"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0",

@@ -23,8 +23,8 @@ from __future__ import annotations
 from typing import Any, ClassVar, Mapping
 
 from invoicing.errors import IgnoredEvent, PayloadError
-from invoicing.webhook_auth import verify_timestamped
-from sources.base import EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_json, parse_time, party
+from sources.base import (TIMESTAMPED_HEADERS, EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_json,
+                          parse_time, party, verify_timestamped_request)
 
 __all__ = ["Epicor", "SCHEMA", "trigger_of"]
 
@@ -46,11 +46,10 @@ def trigger_of(doc: Mapping[str, Any]) -> str | None:
 class Epicor(Source):
     platform = "epicor"
     signed_timestamp = True
-    keep_headers: ClassVar[tuple[str, ...]] = ("x-invoicing-timestamp", "x-invoicing-signature")
+    keep_headers: ClassVar[tuple[str, ...]] = TIMESTAMPED_HEADERS
 
     def verify(self, request: InboundRequest) -> None:
-        verify_timestamped(self.secret(), request.body, request.header("x-invoicing-timestamp"),
-                           request.header("x-invoicing-signature"), self.settings.timestamp_tolerance, self.platform)
+        verify_timestamped_request(self, request)
 
     @staticmethod
     def _doc(body: bytes) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import httpx
 
 from invoicing.country_names import country_code
 from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.fetch_auth import get_json, oauth_refresh
+from invoicing.fetch import fetch_json, platform_auth
 from invoicing.money import q4, to_decimal
 from sources.base import (
     EventInfo, InboundRequest, Reply, Source, ThinEvent, constant_time_equal, hmac_digest, order_event, order_line,
@@ -107,16 +107,16 @@ class FreshBooks(Source):
     async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
         account = event.attributes["account_id"]
         try:
-            auth = oauth_refresh(self.settings, TOKEN_URL)
+            auth = platform_auth(self.settings, grant="refresh_token", token_url=TOKEN_URL)
         except ConfigError as exc:
             raise FetchError(f"freshbooks API credentials: {exc}", retriable=True) from None
         base = f"{(self.settings.base_url or API).rstrip('/')}/accounting/account/{account}"
         headers = {"Accept": "application/json", "Api-Version": "alpha"}
         try:
-            pay = (await get_json(client, self.platform, f"{base}/payments/payments/{event.resource_id}", auth=auth,
-                                  headers=headers))["response"]["result"]["payment"]
-            inv = (await get_json(client, self.platform, f"{base}/invoices/invoices/{pay['invoiceid']}", auth=auth,
-                                  headers=headers, params={"include[]": "lines"}))["response"]["result"]["invoice"]
+            pay = (await fetch_json(client, self.platform, "GET", f"{base}/payments/payments/{event.resource_id}", auth=auth,
+                                    headers=headers))["response"]["result"]["payment"]
+            inv = (await fetch_json(client, self.platform, "GET", f"{base}/invoices/invoices/{pay['invoiceid']}", auth=auth,
+                                    headers=headers, params={"include[]": "lines"}))["response"]["result"]["invoice"]
             raw = {"platform": self.platform, "event_type": event.event_type,
                    "received_at": datetime.fromisoformat(event.attributes["received_at"])}
             return [self._order(raw, event, account, pay, inv)]

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
 from invoicing.settings import PlatformSettings
-from invoicing.source_http import request_json
+from invoicing.fetch import fetch_json
 from sources.base import (
     EventInfo, InboundRequest, Source, ThinEvent, constant_time_equal, hmac_digest, ms_to_datetime, order_event,
     order_line, parse_json, party,
@@ -122,20 +122,20 @@ class HubSpot(Source):
             raise FetchError("hubspot: INVOICING_HUBSPOT_ACCESS_TOKEN not configured", retriable=False)
         headers = {"Authorization": f"Bearer {token.get_secret_value()}", "Accept": "application/json"}
         base = self.base_url()
-        deal = await request_json(client, self.platform, "GET", f"{base}/crm/v3/objects/deals/{event.resource_id}",
-                                  headers=headers, params={"associations": "line_items,companies", "properties": DEAL_PROPERTIES})
+        deal = await fetch_json(client, self.platform, "GET", f"{base}/crm/v3/objects/deals/{event.resource_id}",
+                                headers=headers, params={"associations": "line_items,companies", "properties": DEAL_PROPERTIES})
         assoc = deal.get("associations") or {}
         item_ids = [r["id"] for r in ((assoc.get("line items") or assoc.get("line_items") or {}).get("results") or [])]
         if not item_ids:
             raise FetchError(f"hubspot deal {event.resource_id} has no line items", retriable=False)
-        items = await request_json(client, self.platform, "POST", f"{base}/crm/v3/objects/line_items/batch/read",
-                                   headers=headers, json={"properties": LINE_ITEM_PROPERTIES,
-                                                          "inputs": [{"id": str(i)} for i in item_ids]})
+        items = await fetch_json(client, self.platform, "POST", f"{base}/crm/v3/objects/line_items/batch/read",
+                                 headers=headers, json={"properties": LINE_ITEM_PROPERTIES,
+                                                        "inputs": [{"id": str(i)} for i in item_ids]})
         company: dict[str, Any] = {}
         company_ids = [r["id"] for r in ((assoc.get("companies") or {}).get("results") or [])]
         if company_ids:
-            company = await request_json(client, self.platform, "GET", f"{base}/crm/v3/objects/companies/{company_ids[0]}",
-                                         headers=headers, params={"properties": COMPANY_PROPERTIES})
+            company = await fetch_json(client, self.platform, "GET", f"{base}/crm/v3/objects/companies/{company_ids[0]}",
+                                       headers=headers, params={"properties": COMPANY_PROPERTIES})
         try:
             return [self._order(event, deal, items["results"], company)]
         except (KeyError, TypeError) as exc:

@@ -34,7 +34,7 @@ from pydantic import Field
 
 from invoicing.errors import IgnoredEvent, PayloadError, SignatureError
 from invoicing.money import to_decimal
-from invoicing.source_http import RemoteKeys
+from invoicing.remote_keys import RemoteKeys
 from invoicing.settings import PlatformSettings
 from sources.base import (
     EventInfo, InboundRequest, Reply, Source, ThinEvent, constant_time_equal, order_event, order_line, parse_json, parse_time,

@@ -29,7 +29,7 @@ from pydantic import Field
 
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
 from invoicing.settings import PlatformSettings
-from invoicing.source_http import request_json
+from invoicing.fetch import fetch_json
 from sources.base import EventInfo, InboundRequest, Reply, Source, ThinEvent, order_event, order_line, parse_json, parse_time, party
 
 __all__ = ["Monday", "MondaySettings", "ITEMS_QUERY"]
@@ -136,9 +136,9 @@ class Monday(Source):
         token = self.settings.access_token
         if token is None:
             raise FetchError("monday: INVOICING_MONDAY_ACCESS_TOKEN not configured", retriable=False)
-        doc = await request_json(client, self.platform, "POST", f"{self.base_url()}/v2",
-                                 headers={"Authorization": token.get_secret_value(), "API-Version": self.settings.api_version},
-                                 json={"query": ITEMS_QUERY, "variables": {"ids": [event.resource_id]}})
+        doc = await fetch_json(client, self.platform, "POST", f"{self.base_url()}/v2",
+                               headers={"Authorization": token.get_secret_value(), "API-Version": self.settings.api_version},
+                               json={"query": ITEMS_QUERY, "variables": {"ids": [event.resource_id]}})
         if doc.get("errors") or doc.get("error_code"):
             codes = [str((e.get("extensions") or {}).get("code") or "") for e in doc.get("errors") or []]
             raise FetchError(f"monday GraphQL error {codes or doc.get('error_code')}", retriable=True)

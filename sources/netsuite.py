@@ -53,8 +53,8 @@ from __future__ import annotations
 from typing import Any, ClassVar, Mapping
 
 from invoicing.errors import IgnoredEvent, PayloadError
-from invoicing.webhook_auth import verify_timestamped
-from sources.base import EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_json, parse_time, party
+from sources.base import (TIMESTAMPED_HEADERS, EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_json,
+                          parse_time, party, verify_timestamped_request)
 
 __all__ = ["NetSuite", "STATUS_TRIGGERS", "SCHEMA"]
 
@@ -66,11 +66,10 @@ STATUS_TRIGGERS = {"pendingBilling": "SHIPMENT_CONFIRMED", "pendingBillingPartFu
 class NetSuite(Source):
     platform = "netsuite"
     signed_timestamp = True
-    keep_headers: ClassVar[tuple[str, ...]] = ("x-invoicing-timestamp", "x-invoicing-signature")
+    keep_headers: ClassVar[tuple[str, ...]] = TIMESTAMPED_HEADERS
 
     def verify(self, request: InboundRequest) -> None:
-        verify_timestamped(self.secret(), request.body, request.header("x-invoicing-timestamp"),
-                           request.header("x-invoicing-signature"), self.settings.timestamp_tolerance, self.platform)
+        verify_timestamped_request(self, request)
 
     @staticmethod
     def _doc(body: bytes) -> dict[str, Any]:

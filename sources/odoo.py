@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Mapping
 
 import httpx
 
-from invoicing.api_auth import fetch_json
+from invoicing.fetch import fetch_json
 from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError
 from invoicing.money import to_decimal
 from invoicing.webhook_auth import presented_tokens, require_token

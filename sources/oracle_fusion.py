@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Mapping
 
 import httpx
 
-from invoicing.api_auth import api_auth, fetch_json
+from invoicing.fetch import fetch_json, platform_auth
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError
 from invoicing.webhook_auth import presented_tokens, require_token
 from sources.base import EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_json, parse_time, party
@@ -73,7 +73,7 @@ class OracleFusion(Source):
 
     async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
         base = self.base_url()
-        auth = api_auth(self.settings, base, client, prefer="basic")
+        auth = platform_auth(self.settings, grant="client_credentials", base_url=base, client=client, prefer_basic=True)
         so = await fetch_json(client, self.platform, "GET", f"{base}{RESOURCE}/{event.resource_id}", auth=auth,
                               params={"expand": "lines", "onlyData": "true"})
         if not isinstance(so, dict) or "HeaderId" not in so:

@@ -40,7 +40,8 @@ from pydantic import Field
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
 from invoicing.money import ZERO, to_decimal
 from invoicing.settings import PlatformSettings
-from invoicing.source_http import RemoteKeys, request_json
+from invoicing.fetch import fetch_json
+from invoicing.remote_keys import RemoteKeys
 from sources.base import EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_json, parse_time, party
 
 __all__ = ["PayPal", "PayPalSettings", "EVENT_TRIGGERS", "signed_message"]
@@ -154,9 +155,9 @@ class PayPal(Source):
         cid, csecret = self.settings.client_id, self.settings.client_secret
         if not cid or csecret is None:
             raise FetchError("paypal: INVOICING_PAYPAL_CLIENT_ID/_CLIENT_SECRET not configured", retriable=False)
-        doc = await request_json(client, self.platform, "POST", f"{self.base_url()}/v1/oauth2/token",
-                                 data={"grant_type": "client_credentials"}, auth=(cid, csecret.get_secret_value()),
-                                 headers={"Accept": "application/json"})
+        doc = await fetch_json(client, self.platform, "POST", f"{self.base_url()}/v1/oauth2/token",
+                               data={"grant_type": "client_credentials"}, auth=(cid, csecret.get_secret_value()),
+                               headers={"Accept": "application/json"})
         token = str(doc.get("access_token") or "")
         if not token:
             raise FetchError("paypal: token endpoint returned no access_token", retriable=True)
@@ -167,8 +168,8 @@ class PayPal(Source):
         token = await self._access_token(client)
         path = (f"/v1/payments/payment/{event.resource_id}" if event.resource == "payment"
                 else f"/v2/checkout/orders/{event.resource_id}")
-        doc = await request_json(client, self.platform, "GET", self.base_url() + path,
-                                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        doc = await fetch_json(client, self.platform, "GET", self.base_url() + path,
+                               headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
         try:
             return [self._from_payment(event, doc) if event.resource == "payment" else self._from_order(event, doc)]
         except (KeyError, TypeError, IndexError, AttributeError) as exc:

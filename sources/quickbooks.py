@@ -23,7 +23,7 @@ import httpx
 
 from invoicing.country_names import country_code
 from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.fetch_auth import get_json, oauth_refresh
+from invoicing.fetch import fetch_json, platform_auth
 from invoicing.money import ZERO, to_decimal
 from sources.base import (
     EventInfo, InboundRequest, Source, ThinEvent, constant_time_equal, hmac_digest, order_event, order_line,
@@ -130,12 +130,12 @@ class QuickBooks(Source):
 
     async def _get(self, client: httpx.AsyncClient, realm: str, entity: str, entity_id: str) -> dict[str, Any]:
         try:
-            auth = oauth_refresh(self.settings, TOKEN_URL, basic_client_auth=True)
+            auth = platform_auth(self.settings, grant="refresh_token", token_url=TOKEN_URL, basic_client_auth=True)
         except ConfigError as exc:
             raise FetchError(f"quickbooks API credentials: {exc}", retriable=True) from None
         base = (self.settings.base_url or API).rstrip("/")
-        doc = await get_json(client, self.platform, f"{base}/v3/company/{realm}/{entity}/{entity_id}", auth=auth,
-                             headers={"Accept": "application/json"}, params={"minorversion": MINOR_VERSION})
+        doc = await fetch_json(client, self.platform, "GET", f"{base}/v3/company/{realm}/{entity}/{entity_id}", auth=auth,
+                               headers={"Accept": "application/json"}, params={"minorversion": MINOR_VERSION})
         if not isinstance(doc, dict):
             raise FetchError(f"QuickBooks {entity} {entity_id}: unexpected answer", retriable=True)
         return doc

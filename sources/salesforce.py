@@ -29,7 +29,7 @@ from xml.etree.ElementTree import Element
 import httpx
 from pydantic import Field
 
-from invoicing.api_auth import api_auth, fetch_json
+from invoicing.fetch import fetch_json, platform_auth
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
 from invoicing.money import to_decimal
 from invoicing.settings import PlatformSettings
@@ -129,7 +129,8 @@ class Salesforce(Source):
         if not _SF_ID.match(event.resource_id):
             raise FetchError(f"salesforce: bad Opportunity id {event.resource_id!r}", retriable=False)
         base = self.base_url()
-        auth = api_auth(self.settings, base, client, token_url="/services/oauth2/token")
+        auth = platform_auth(self.settings, grant="client_credentials", token_url="/services/oauth2/token", base_url=base,
+                             client=client)
         soql = (f"SELECT {_OPP_FIELDS}, (SELECT {_LINE_FIELDS} FROM OpportunityLineItems ORDER BY SortOrder) "
                 f"FROM Opportunity WHERE Id = '{event.resource_id}'")
         doc = await fetch_json(client, self.platform, "GET", f"{base}/services/data/{self.settings.api_version}/query",

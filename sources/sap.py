@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Mapping
 
 import httpx
 
-from invoicing.api_auth import api_auth, fetch_json
+from invoicing.fetch import fetch_json, platform_auth
 from invoicing.cloudevents import CE_HEADERS, CloudEvent, read_cloudevent
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError
 from invoicing.money import q4, to_decimal
@@ -84,7 +84,7 @@ class Sap(Source):
 
     async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
         base = self.base_url()
-        auth = api_auth(self.settings, base, client, prefer="basic")
+        auth = platform_auth(self.settings, grant="client_credentials", base_url=base, client=client, prefer_basic=True)
         doc = await fetch_json(client, self.platform, "GET", base + order_path(event.resource_id), auth=auth,
                                headers={"Accept": "application/json"},
                                params={"$expand": "to_Item,to_Partner", "$format": "json"})

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
 from invoicing.settings import PlatformSettings
-from invoicing.source_http import request_json
+from invoicing.fetch import fetch_json
 from sources.base import (
     EventInfo, InboundRequest, Reply, Source, ThinEvent, constant_time_equal, hmac_digest, order_event, order_line,
     parse_json, parse_time, party,
@@ -112,10 +112,10 @@ class Trello(Source):
 
     async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
         headers, base = self._auth(), self.base_url()
-        card = await request_json(client, self.platform, "GET", f"{base}/1/cards/{event.resource_id}", headers=headers,
-                                  params={"fields": CARD_FIELDS, "customFieldItems": "true"})
+        card = await fetch_json(client, self.platform, "GET", f"{base}/1/cards/{event.resource_id}", headers=headers,
+                                params={"fields": CARD_FIELDS, "customFieldItems": "true"})
         board_id = event.attributes.get("board_id") or card.get("idBoard")
-        defs = await request_json(client, self.platform, "GET", f"{base}/1/boards/{board_id}/customFields", headers=headers)
+        defs = await fetch_json(client, self.platform, "GET", f"{base}/1/boards/{board_id}/customFields", headers=headers)
         try:
             return [self._order(event, card, defs)]
         except (KeyError, TypeError, AttributeError) as exc:

@@ -25,8 +25,8 @@ import httpx
 from pydantic import Field
 
 from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.exact_json import dumps_exact
-from invoicing.fetch_auth import oauth_refresh, post_json
+from invoicing.exact import dumps_exact
+from invoicing.fetch import fetch_json, platform_auth
 from invoicing.poller import PollBatch, PollCursor, raw_event_from_poll
 from invoicing.settings import PlatformSettings
 from sources.base import (
@@ -135,7 +135,7 @@ class Wave(Source):
         if not s.tenant:
             raise FetchError("wave: INVOICING_WAVE_TENANT (the business id) is not set", retriable=True)
         try:
-            auth = oauth_refresh(s, TOKEN_URL)
+            auth = platform_auth(s, grant="refresh_token", token_url=TOKEN_URL)
         except ConfigError as exc:
             raise FetchError(f"wave API credentials: {exc}", retriable=True) from None
         size, overlap = getattr(s, "page_size", 50), timedelta(seconds=getattr(s, "overlap_seconds", 1.0))
@@ -143,7 +143,7 @@ class Wave(Source):
         page = 1
         for _ in range(getattr(s, "max_pages", 40)):
             after = (batch.cursor.watermark - overlap).isoformat() if batch.cursor.watermark else None
-            doc = await post_json(client, self.platform, s.base_url or API, auth=auth, json={
+            doc = await fetch_json(client, self.platform, "POST", s.base_url or API, auth=auth, json={
                 "query": INVOICES_QUERY,
                 "variables": {"businessId": s.tenant, "page": page, "pageSize": size, "modifiedAtAfter": after}})
             conn = _connection(doc)

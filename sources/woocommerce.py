@@ -23,7 +23,7 @@ import httpx
 from pydantic import Field, SecretStr
 
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.fetch_auth import get_json
+from invoicing.fetch import fetch_json
 from invoicing.money import ZERO, to_decimal
 from invoicing.settings import PlatformSettings
 from sources.base import (
@@ -117,8 +117,8 @@ class WooCommerce(Source):
         secret = getattr(s, "consumer_secret", None)
         if not s.base_url or not key or secret is None:
             raise FetchError("woocommerce: BASE_URL, CONSUMER_KEY and CONSUMER_SECRET are needed to fetch orders", retriable=True)
-        doc = await get_json(client, self.platform, f"{s.base_url.rstrip('/')}/wp-json/wc/v3/orders/{event.resource_id}",
-                             auth=(key, secret.get_secret_value()), headers={"Accept": "application/json"})
+        doc = await fetch_json(client, self.platform, "GET", f"{s.base_url.rstrip('/')}/wp-json/wc/v3/orders/{event.resource_id}",
+                               auth=(key, secret.get_secret_value()), headers={"Accept": "application/json"})
         if not isinstance(doc, dict) or "id" not in doc:
             raise FetchError(f"woocommerce order {event.resource_id}: unexpected answer", retriable=True)
         raw = {"platform": self.platform, "event_type": event.event_type,

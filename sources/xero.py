@@ -23,7 +23,7 @@ import httpx
 
 from invoicing.country_names import country_code
 from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.fetch_auth import get_json, oauth_refresh
+from invoicing.fetch import fetch_json, platform_auth
 from invoicing.money import ZERO, q4, to_decimal
 from sources.base import (
     EventInfo, InboundRequest, Reply, Source, ThinEvent, constant_time_equal, hmac_digest, order_event,
@@ -99,11 +99,11 @@ class Xero(Source):
     async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
         base = (self.settings.base_url or API).rstrip("/")
         try:
-            auth = oauth_refresh(self.settings, TOKEN_URL, basic_client_auth=True)
+            auth = platform_auth(self.settings, grant="refresh_token", token_url=TOKEN_URL, basic_client_auth=True)
         except ConfigError as exc:  # park the event until credentials exist
             raise FetchError(f"xero API credentials: {exc}", retriable=True) from None
-        doc = await get_json(client, "xero", f"{base}/api.xro/2.0/Invoices/{event.resource_id}", auth=auth,
-                             headers={"xero-tenant-id": event.attributes["tenant_id"], "Accept": "application/json"})
+        doc = await fetch_json(client, "xero", "GET", f"{base}/api.xro/2.0/Invoices/{event.resource_id}", auth=auth,
+                               headers={"xero-tenant-id": event.attributes["tenant_id"], "Accept": "application/json"})
         invoices = doc.get("Invoices") if isinstance(doc, dict) else None
         if not invoices:
             raise FetchError(f"xero invoice {event.resource_id} not in the answer", retriable=True)

@@ -1,8 +1,9 @@
 """Agent ``bill``: order events (keyed by order) → issue requests (keyed by numbering series).
 
-This is where business-level deduplication happens: the order's state lives in
-the ``orders`` table, so the same order announced again, by another trigger,
-another platform or a replay, issues nothing more. Which trigger issues the
+This is where deduplication happens, at two levels: the order's state in the
+``orders`` table keeps the platform event keys seen for it (the same event
+delivered again), and its status (the same order announced again, by another
+trigger, another platform or a replay) issues nothing more. Which trigger issues the
 invoice is the customer's invoice policy; other events still update the order
 (a payment marks an issued invoice paid) and are counted, never lost.
 """
@@ -12,7 +13,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from invoicing.billing import build_draft, series_for, unknown_customer
+from invoicing.billing import build_draft, unknown_customer
 from invoicing.codec import decode, encode
 from invoicing.errors import CodecError, PipelineError
 from invoicing.metrics import DUPLICATES, ORDER_STATE_UPDATES, STAGE_LATENCY
@@ -20,7 +21,7 @@ from invoicing.metrics import DUPLICATES, ORDER_STATE_UPDATES, STAGE_LATENCY
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
 
-__all__ = ["register", "POLICY_TRIGGERS", "decide"]
+__all__ = ["register", "POLICY_TRIGGERS", "decide", "credit_request"]
 
 BILLABLE = frozenset({"SHIPMENT_CONFIRMED", "PAYMENT_RECEIVED", "STAGE_REACHED"})
 
@@ -37,11 +38,12 @@ _MAX_EVENTS_KEPT = 64
 
 
 def decide(state: dict[str, Any], order: dict[str, Any], policy: str) -> str:
-    """What to do with *order* given the order's *state*: duplicate | paid | cancelled | issue | hold."""
+    """What to do with *order* given the order's *state*:
+    duplicate-event | duplicate | paid | cancelled | issue | cycle | hold."""
     trigger = order["trigger"]
     if order["event_key"] in state.get("events", ()):
-        return "duplicate"
-    if state.get("status") == "issued":
+        return "duplicate-event"
+    if state.get("status") in ("issued", "cycled"):
         if trigger == "PAYMENT_RECEIVED" and not state.get("paid"):
             return "paid"
         if trigger == "ORDER_CANCELLED" and not state.get("cancelled"):
@@ -51,9 +53,21 @@ def decide(state: dict[str, Any], order: dict[str, Any], policy: str) -> str:
         return "cancelled"
     if state.get("cancelled"):
         return "hold"
+    if policy == "CYCLE" and trigger in BILLABLE:
+        return "cycle"
     if trigger in POLICY_TRIGGERS.get(policy, BILLABLE):
         return "issue"
     return "hold"
+
+
+def credit_request(state: dict[str, Any], order: dict[str, Any], invoice_id: str | None = None) -> bytes:
+    """Ask the issue agent (on the invoice's series partition, where the invoice is) for a credit note."""
+    return json.dumps({
+        "invoice_id": invoice_id or state["invoice_id"], "order_key": order["order_key"],
+        "reason": f"order {order['external_order_id']} cancelled ({order['platform']} {order['event_type']})",
+        "lineage": [{"platform": order["platform"], "event_id": order["event_id"], "event_type": order["event_type"],
+                     "trigger": order["trigger"], "order_key": order["order_key"]}],
+    }).encode()
 
 
 def register(p: "Pipeline") -> None:
@@ -75,9 +89,11 @@ def register(p: "Pipeline") -> None:
             state: dict[str, Any] = json.loads(current) if current else {}
             customer = ref.find_customer(order.get("customer_ref"), order["customer"].get("email"))
             policy = (customer.invoice_policy if customer and customer.invoice_policy else ref.defaults.invoice_policy).upper()
+            if customer is None and policy == "CYCLE":
+                policy = "IMMEDIATE"  # only customers in reference data have a billing cycle
             action = decide(state, order, policy)
-            if action == "duplicate":
-                DUPLICATES.labels("order", order["trigger"]).inc()
+            if action in ("duplicate", "duplicate-event"):
+                DUPLICATES.labels("event" if action == "duplicate-event" else "order", order["trigger"]).inc()
                 continue
             if action == "issue":
                 try:
@@ -91,13 +107,25 @@ def register(p: "Pipeline") -> None:
                 except (PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
                     await p.dead_letter(event, stage="bill", error=exc, platform=order["platform"])
                     continue
-                await p.channels.issue.send(key=series_for(seller, "INVOICE").encode(), value=value)
-                state.update(status="issued", invoice_id=draft["invoice_id"], trigger=order["trigger"],
+                await p.channels.issue.send(key=draft["series"].encode(), value=value)
+                state.update(status="issued", invoice_id=draft["invoice_id"], series=draft["series"],
+                             trigger=order["trigger"], paid=order["trigger"] == "PAYMENT_RECEIVED")
+            elif action == "cycle":
+                assert customer is not None  # unknown customers never get the CYCLE policy (above)
+                await p.channels.cycle_orders.send(key=customer.customer_id.encode(), value=event.value,
+                                                   headers={"kind": b"order"})
+                state.update(status="cycled", customer_id=customer.customer_id, trigger=order["trigger"],
                              paid=order["trigger"] == "PAYMENT_RECEIVED")
             elif action == "paid":
                 state["paid"] = True
                 ORDER_STATE_UPDATES.labels("paid").inc()
             elif action == "cancelled":
+                if state.get("status") == "issued" and not state.get("cancelled"):
+                    await p.channels.issue.send(key=state["series"].encode(), value=credit_request(state, order),
+                                                headers={"kind": b"credit"})
+                elif state.get("status") == "cycled" and not state.get("cancelled"):
+                    await p.channels.cycle_orders.send(key=state["customer_id"].encode(), value=event.value,
+                                                       headers={"kind": b"cancel"})
                 state["cancelled"] = True
                 ORDER_STATE_UPDATES.labels("cancelled").inc()
             else:

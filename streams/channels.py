@@ -19,6 +19,7 @@ class Channels:
     invoices: TopicT
     deliver_in: TopicT
     receipts: TopicT
+    cycle_orders: TopicT
     dead_letters: TopicT
 
 
@@ -34,5 +35,6 @@ def declare_channels(app: faust.App, topics: Topics) -> Channels:
         invoices=_raw(app, topics.invoices),
         deliver_in=_raw(app, topics.invoices, topics.redeliver),
         receipts=_raw(app, topics.receipts),
+        cycle_orders=_raw(app, topics.cycle_orders),
         dead_letters=_raw(app, topics.dead_letters),
     )

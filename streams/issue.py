@@ -10,12 +10,14 @@ timestamp, so a replay after a crash reproduces the same invoice.
 """
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from invoicing.billing import issue as issue_invoice
 from invoicing.codec import decode, encode
+from invoicing.corrections import credit_note_for
 from invoicing.errors import CodecError, PipelineError
 from invoicing.metrics import INVOICED_AMOUNT, INVOICES_ISSUED, ISSUE_LATENCY, STAGE_LATENCY
 
@@ -60,11 +62,30 @@ def _next_sequence(p: "Pipeline", series: str) -> int:
 def register(p: "Pipeline") -> None:
     issued = p.tables.issued
 
+    async def credit(event: Any) -> None:
+        """A cancelled order after issue: a credit note in its own series, referencing the invoice."""
+        try:
+            req = json.loads(event.value)
+            stored = issued.get(req["invoice_id"].encode())
+            if stored is None:
+                raise PipelineError(f"credit requested for invoice {req['invoice_id']} which was not issued here")
+            invoice = decode("invoice", unpack(stored)[2])
+            note = credit_note_for(invoice, reason=req["reason"], order_key=req.get("order_key"), lineage=req.get("lineage"))
+            value = encode("invoice", note)
+        except (PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            await p.dead_letter(event, stage="credit", error=exc)
+            return
+        await p.channels.issue.send(key=note["series"].encode(), value=value)
+
     @p.app.agent(p.channels.issue, name="issue", concurrency=1)
     async def issue(stream: Any) -> None:
         await p.ready()
         async for event in stream.events():
             started = time.perf_counter()
+            kind = (event.headers or {}).get("kind")
+            if kind in (b"credit", "credit"):
+                await credit(event)
+                continue
             try:
                 draft = decode("invoice", event.value)
             except CodecError as exc:

@@ -1,9 +1,10 @@
 """Agent ``normalise``: raw platform events → canonical order events.
 
 Per raw event: decode the envelope, let the platform's source read it
-(fetching the full document for thin events, with retries), drop platform
-events already seen (event-level dedup), and publish each order event keyed by
-its order key, so every event about one order reaches the same ``bill`` partition.
+(fetching the full document for thin events, with retries), and publish each
+order event keyed by its order key, so every event about one order reaches the
+same ``bill`` partition, where both levels of deduplication happen. This agent
+keeps no state.
 Anything unreadable goes to the dead-letter topic with the reason.
 """
 from __future__ import annotations
@@ -14,17 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from invoicing.codec import decode, encode
 from invoicing.errors import CodecError, FetchError, PayloadError, PipelineError
-from invoicing.metrics import DUPLICATES, EVENTS_IN, FETCHES, STAGE_LATENCY
+from invoicing.metrics import EVENTS_IN, FETCHES, STAGE_LATENCY
 from sources.base import ThinEvent
 
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
 
 __all__ = ["register", "normalise_raw"]
-
-
-def _now_ms() -> bytes:
-    return str(int(time.time() * 1000)).encode()
 
 
 async def fetch_with_retries(p: "Pipeline", source: Any, thin: ThinEvent) -> list[dict[str, Any]]:
@@ -67,8 +64,6 @@ async def normalise_raw(p: "Pipeline", raw: dict[str, Any]) -> list[dict[str, An
 
 
 def register(p: "Pipeline") -> None:
-    seen = p.tables.seen_events
-
     @p.app.agent(p.channels.raw, name="normalise", concurrency=1)
     async def normalise(stream: Any) -> None:
         await p.ready()
@@ -84,10 +79,6 @@ def register(p: "Pipeline") -> None:
                 await p.dead_letter(event, stage="normalise", error=exc, platform=_platform(event))
                 continue
             for order in orders:
-                key = order["event_key"].encode()
-                if seen.get(key) is not None:
-                    DUPLICATES.labels("event", order["trigger"]).inc()
-                    continue
                 EVENTS_IN.labels(order["platform"], order["trigger"]).inc()
                 try:
                     value = encode("order_event", order)
@@ -95,7 +86,6 @@ def register(p: "Pipeline") -> None:
                     await p.dead_letter(event, stage="normalise", error=exc, platform=order["platform"])
                     continue
                 await p.channels.orders.send(key=order["order_key"].encode(), value=value)
-                seen[key] = _now_ms()
             STAGE_LATENCY.labels("normalise").observe(time.perf_counter() - started)
 
 

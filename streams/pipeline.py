@@ -34,7 +34,7 @@ class Pipeline:
     """Everything the agents share. Build it, then run ``faust.Worker(pipeline.app)``."""
 
     def __init__(self, settings: Settings, bootstrap: str) -> None:
-        from streams import bill, deliver, issue, normalise, register_receipts  # agents register on this pipeline
+        from streams import bill, cycles, deliver, issue, normalise, register_receipts  # agents register here
 
         self.settings = settings
         self.bootstrap = bootstrap
@@ -49,7 +49,7 @@ class Pipeline:
         self.http: httpx.AsyncClient | None = None
         self._ready_lock = asyncio.Lock()
         self._started = False
-        for module in (normalise, bill, issue, deliver, register_receipts):
+        for module in (normalise, bill, cycles, issue, deliver, register_receipts):
             module.register(self)
         self.app.on_partitions_revoked.connect(self._on_revoked)
 

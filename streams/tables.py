@@ -1,9 +1,12 @@
 """Faust tables (memory store in tests, RocksDB via rocksdict in production). Keys and values are bytes.
 
-* ``seen_events``: event key (platform:event id) → first-seen time (ms); event-level dedup.
-* ``orders``: order key → JSON order state (status, invoice id, events seen, paid).
+* ``orders``: order key → JSON order state (status, invoice id and series, platform
+  event keys seen, paid, cancelled): both levels of deduplication.
 * ``issued``: invoice id → ``<sequence>|<series>|<Avro invoice>``; the order→number mapping.
 * ``deliveries``: ``<invoice id>|<target>`` → receipt status.
+* ``cycles``: ``<customer>|<cycle id>`` → JSON cycle state (status, end, order keys).
+* ``cycle_orders``: ``<customer>|<cycle id>|<order key>`` → the order event (Avro).
+* ``cycle_index``: customer → JSON (open cycles, closed cycles) to place late orders.
 
 Every mutated value is written back (``table[key] = value``) so the changelog has it.
 """
@@ -19,10 +22,12 @@ __all__ = ["Tables", "declare_tables"]
 
 @dataclass(frozen=True)
 class Tables:
-    seen_events: TableT
     orders: TableT
     issued: TableT
     deliveries: TableT
+    cycles: TableT
+    cycle_orders: TableT
+    cycle_index: TableT
 
 
 def declare_tables(app: faust.App) -> Tables:
@@ -32,8 +37,10 @@ def declare_tables(app: faust.App) -> Tables:
         return app.Table(name, default=None, schema=raw, key_type=bytes, value_type=bytes, help=f"invoicing {name}")
 
     return Tables(
-        seen_events=table("seen-events"),
         orders=table("orders"),
         issued=table("issued"),
         deliveries=table("deliveries"),
+        cycles=table("cycles"),
+        cycle_orders=table("cycle-orders"),
+        cycle_index=table("cycle-index"),
     )

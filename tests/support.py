@@ -10,7 +10,7 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Mapping, TypeVar
 
 import httpx
 import uvicorn
@@ -19,7 +19,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from invoicing.broker import free_port
 from invoicing.codec import decode
 from invoicing.gateway import RawEventPublisher, create_gateway
-from invoicing.settings import Settings
+from invoicing.settings import Settings, platform_env_prefix, platform_settings
+from sinks.base import Sink
 from sources.base import Source
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,6 +34,48 @@ def unique_settings(tmp_path: Path, **overrides: Any) -> Settings:
     )
     values.update(overrides)
     return Settings(**values)
+
+
+S = TypeVar("S", bound=Sink)
+
+
+def sink_under_test(cls: type[S], *, quick_retries: bool = True) -> S:
+    """A *cls* sink with its settings from the environment (see the ``serve`` fixture in tests/sinks/conftest.py).
+
+    Args:
+        cls: the sink class.
+        quick_retries: 2 s timeouts, 3 attempts and millisecond backoff; otherwise the default
+            pipeline settings and a 5 s client timeout.
+    """
+    if quick_retries:
+        pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
+        return cls(platform_settings(cls.target, cls.settings_class), httpx.AsyncClient(timeout=2.0), pipeline)
+    return cls(platform_settings(cls.target, cls.settings_class), httpx.AsyncClient(timeout=5), Settings())
+
+
+def source_from_env(platform: str, monkeypatch: Any, secret: str, *, omit: tuple[str, ...] = (),
+                    **env: str | None) -> Any:
+    """The registered *platform* source, configured through the environment like production.
+
+    Args:
+        platform: the source's platform name.
+        monkeypatch: pytest's fixture; every variable is set through it.
+        secret: the webhook secret for the sample settings (`invoicing.samples.settings_env`).
+        omit: sample variables to leave unset (e.g. a pinned certificate).
+        env: extra settings, ``base_url="…"`` → ``INVOICING_<PLATFORM>_BASE_URL``; ``None`` values are skipped.
+    """
+    from invoicing.samples import settings_env as sample_env
+    from sources.registry import SOURCES
+
+    for k, v in sample_env(platform, secret).items():
+        if k not in omit:
+            monkeypatch.setenv(k, v)
+    prefix = platform_env_prefix(platform)
+    for name, value in env.items():
+        if value is not None:
+            monkeypatch.setenv(f"{prefix}{name.upper()}", value)
+    cls = SOURCES[platform]
+    return cls(platform_settings(platform, cls.settings_class))
 
 
 def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:

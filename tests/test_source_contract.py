@@ -20,12 +20,12 @@ import sources
 from invoicing.codec import decode, encode
 from invoicing.broker import ensure_topics
 from invoicing.gateway import raw_event_record
-from invoicing.samples import SAMPLES, settings_env
-from invoicing.settings import Settings, platform_settings
+from invoicing.samples import SAMPLES
+from invoicing.settings import platform_settings
 from sources.base import InboundRequest, Source, ThinEvent
 from sources.registry import SOURCES
 from tests.fakes.platform_api import FakePlatformAPI
-from tests.support import running_gateway, read_topic, topic_size, unique_settings
+from tests.support import read_topic, running_gateway, source_from_env, topic_size, unique_settings
 
 PLATFORMS = sorted(SOURCES)
 MISSION_PLATFORMS = {
@@ -46,12 +46,7 @@ def test_every_source_module_is_registered() -> None:
 
 def make_source(platform: str, monkeypatch: pytest.MonkeyPatch, base_url: str | None = None,
                 secret: str = SECRET) -> Source:
-    for k, v in settings_env(platform, secret).items():
-        monkeypatch.setenv(k, v)
-    if base_url:
-        monkeypatch.setenv(f"INVOICING_{platform.upper().replace('-', '_')}_BASE_URL", base_url)
-    cls = SOURCES[platform]
-    return cls(platform_settings(platform, cls.settings_class))
+    return source_from_env(platform, monkeypatch, secret, base_url=base_url or None)  # type: ignore[no-any-return]
 
 
 def sample(platform: str, n: int = 1, secret: str = SECRET, at: datetime | None = None) -> Any:

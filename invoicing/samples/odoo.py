@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from invoicing.exact_json import dumps_exact
+from invoicing.exact import dumps_exact
 from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
 
 __all__ = ["order", "signed", "settings_env", "webhook"]

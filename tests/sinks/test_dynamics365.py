@@ -2,30 +2,24 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Iterator
+from typing import Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
-from invoicing.settings import Settings, platform_settings
-from sinks.dynamics365 import Dynamics365Settings, Dynamics365Sink
+from sinks.dynamics365 import Dynamics365Sink
 from tests.fakes.targets._token_issuer import SECRET
 from tests.fakes.targets.dynamics365 import ACCOUNT, CURRENCIES, FakeDataverse
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDataverse]:
-    f = FakeDataverse()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[FakeDataverse], FakeDataverse]) -> FakeDataverse:
+    return serve(FakeDataverse())
 
 
 def make_sink() -> Dynamics365Sink:
-    return Dynamics365Sink(platform_settings("dynamics365", Dynamics365Settings), httpx.AsyncClient(timeout=5), Settings())
+    return sink_under_test(Dynamics365Sink, quick_retries=False)
 
 
 async def test_deep_insert_maps_number_customer_currency_lines_and_tax(fake: FakeDataverse) -> None:

@@ -3,31 +3,24 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Iterator
+from typing import Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
-from invoicing.settings import Settings, platform_settings
 from sinks.delivery import deliver
 from sinks.epicor import EpicorSink
 from tests.fakes.targets.epicor import API_KEY, PASSWORD, EpicorFake, epicor_error
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[EpicorFake]:
-    f = EpicorFake()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[EpicorFake], EpicorFake]) -> EpicorFake:
+    return serve(EpicorFake())
 
 
 def make_sink() -> EpicorSink:
-    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
-    return EpicorSink(platform_settings("epicor", EpicorSink.settings_class), httpx.AsyncClient(timeout=2.0), pipeline)
+    return sink_under_test(EpicorSink)
 
 
 async def test_function_input_contract_is_exact(fake: EpicorFake) -> None:

@@ -2,30 +2,24 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Iterator
+from typing import Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected
-from invoicing.settings import Settings, platform_settings
-from sinks.freshbooks import FreshBooksSettings, FreshBooksSink
+from sinks.freshbooks import FreshBooksSink
 from tests.fakes.targets._token_issuer import REFRESH, SECRET, dec_json
 from tests.fakes.targets.freshbooks import ACCOUNT, CLIENT, FakeFreshBooks, errors
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeFreshBooks]:
-    f = FakeFreshBooks()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[FakeFreshBooks], FakeFreshBooks]) -> FakeFreshBooks:
+    return serve(FakeFreshBooks())
 
 
 def make_sink() -> FreshBooksSink:
-    return FreshBooksSink(platform_settings("freshbooks", FreshBooksSettings), httpx.AsyncClient(timeout=5), Settings())
+    return sink_under_test(FreshBooksSink, quick_retries=False)
 
 
 async def test_body_maps_lines_as_decimal_strings_tax_currency_and_number(fake: FakeFreshBooks) -> None:

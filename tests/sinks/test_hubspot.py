@@ -3,32 +3,27 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Iterator
+from typing import Callable
 
 import httpx
 import pytest
 
 from invoicing.errors import AuthError
-from invoicing.settings import Settings, platform_settings
+from invoicing.settings import platform_settings
 from sinks.delivery import deliver
 from sinks.hubspot import HubSpotSettings, HubSpotSink, invoice_properties
 from tests.fakes.targets import hubspot as fake_hs
 from tests.fakes.targets._token_issuer import REFRESH, SECRET
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[fake_hs.HubSpotFake]:
-    f = fake_hs.make_fake()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[fake_hs.HubSpotFake], fake_hs.HubSpotFake]) -> fake_hs.HubSpotFake:
+    return serve(fake_hs.make_fake())
 
 
 def make_sink() -> HubSpotSink:
-    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
-    return HubSpotSink(platform_settings("hubspot", HubSpotSettings), httpx.AsyncClient(timeout=2.0), pipeline)
+    return sink_under_test(HubSpotSink)
 
 
 async def test_body_is_exact_and_opened(fake: fake_hs.HubSpotFake) -> None:

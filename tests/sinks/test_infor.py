@@ -2,31 +2,24 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Iterator
+from typing import Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected
-from invoicing.settings import Settings, platform_settings
 from sinks.delivery import deliver
 from sinks.infor import InforSink
 from tests.fakes.targets.infor import CLIENT_SECRET, SAAK, SASK, InforFake, mongoose_error
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[InforFake]:
-    f = InforFake()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[InforFake], InforFake]) -> InforFake:
+    return serve(InforFake())
 
 
 def make_sink() -> InforSink:
-    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
-    return InforSink(platform_settings("infor", InforSink.settings_class), httpx.AsyncClient(timeout=2.0), pipeline)
+    return sink_under_test(InforSink)
 
 
 async def test_header_and_distributions_are_exact(fake: InforFake) -> None:

@@ -3,31 +3,24 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Iterator
+from typing import Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError
-from invoicing.settings import Settings, platform_settings
 from sinks.delivery import deliver
 from sinks.magento import MagentoSink
 from tests.fakes.targets.magento import ADMIN_TOKEN, MagentoFake
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[MagentoFake]:
-    f = MagentoFake()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[MagentoFake], MagentoFake]) -> MagentoFake:
+    return serve(MagentoFake())
 
 
 def make_sink() -> MagentoSink:
-    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
-    return MagentoSink(platform_settings("magento", MagentoSink.settings_class), httpx.AsyncClient(timeout=2.0), pipeline)
+    return sink_under_test(MagentoSink)
 
 
 def magento_invoice() -> dict:

@@ -2,30 +2,24 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any, Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
-from invoicing.settings import Settings, platform_settings
-from sinks.netsuite import NetSuiteSettings, NetSuiteSink, external_id_for
+from sinks.netsuite import NetSuiteSink, external_id_for
 from tests.fakes.targets._token_issuer import SECRET
 from tests.fakes.targets.netsuite import FakeNetSuite, problem
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeNetSuite]:
-    f = FakeNetSuite()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[FakeNetSuite], FakeNetSuite]) -> FakeNetSuite:
+    return serve(FakeNetSuite())
 
 
 def make_sink() -> NetSuiteSink:
-    return NetSuiteSink(platform_settings("netsuite", NetSuiteSettings), httpx.AsyncClient(timeout=5), Settings())
+    return sink_under_test(NetSuiteSink, quick_retries=False)
 
 
 def test_external_id_uses_only_allowed_characters() -> None:

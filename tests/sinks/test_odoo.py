@@ -3,31 +3,24 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any, Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
-from invoicing.settings import Settings, platform_settings
 from sinks.delivery import deliver
 from sinks.odoo import OdooSink
 from tests.fakes.targets.odoo import API_KEY, OdooFake, odoo_error
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[OdooFake]:
-    f = OdooFake()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[OdooFake], OdooFake]) -> OdooFake:
+    return serve(OdooFake())
 
 
 def make_sink() -> OdooSink:
-    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
-    return OdooSink(platform_settings("odoo", OdooSink.settings_class), httpx.AsyncClient(timeout=2.0), pipeline)
+    return sink_under_test(OdooSink)
 
 
 def calls(fake: OdooFake, model: str, method: str) -> list[dict[str, Any]]:

@@ -3,32 +3,24 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Iterator
+from typing import Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected
-from invoicing.settings import Settings, platform_settings
 from sinks.delivery import deliver
 from sinks.oracle_fusion import OracleFusionSink
 from tests.fakes.targets.oracle_fusion import CLIENT_SECRET, PASSWORD, OracleFusionFake, oracle_error
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[OracleFusionFake]:
-    f = OracleFusionFake()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[OracleFusionFake], OracleFusionFake]) -> OracleFusionFake:
+    return serve(OracleFusionFake())
 
 
 def make_sink() -> OracleFusionSink:
-    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
-    return OracleFusionSink(platform_settings("oracle-fusion", OracleFusionSink.settings_class),
-                            httpx.AsyncClient(timeout=2.0), pipeline)
+    return sink_under_test(OracleFusionSink)
 
 
 async def test_receivables_invoice_body_is_exact(fake: OracleFusionFake) -> None:

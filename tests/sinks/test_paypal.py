@@ -3,32 +3,25 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Iterator
+from typing import Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected
-from invoicing.settings import Settings, platform_settings
 from sinks.delivery import deliver
-from sinks.paypal import PayPalSettings, PayPalSink, to_paypal
+from sinks.paypal import PayPalSink, to_paypal
 from tests.fakes.targets import paypal as fake_paypal
 from tests.fakes.targets._token_issuer import SECRET
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[fake_paypal.PayPalFake]:
-    f = fake_paypal.make_fake()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[fake_paypal.PayPalFake], fake_paypal.PayPalFake]) -> fake_paypal.PayPalFake:
+    return serve(fake_paypal.make_fake())
 
 
 def make_sink() -> PayPalSink:
-    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
-    return PayPalSink(platform_settings("paypal", PayPalSettings), httpx.AsyncClient(timeout=2.0), pipeline)
+    return sink_under_test(PayPalSink)
 
 
 async def test_body_is_exact_and_sent(fake: fake_paypal.PayPalFake) -> None:

@@ -3,32 +3,25 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Iterator
+from typing import Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected
-from invoicing.settings import Settings, platform_settings
 from sinks.delivery import deliver
-from sinks.quickbooks import QuickBooksSettings, QuickBooksSink, request_id
+from sinks.quickbooks import QuickBooksSink, request_id
 from tests.fakes.targets import quickbooks as fake_qbo
 from tests.fakes.targets._token_issuer import REFRESH, SECRET
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[fake_qbo.QuickBooksFake]:
-    f = fake_qbo.make_fake()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[fake_qbo.QuickBooksFake], fake_qbo.QuickBooksFake]) -> fake_qbo.QuickBooksFake:
+    return serve(fake_qbo.make_fake())
 
 
 def make_sink() -> QuickBooksSink:
-    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
-    return QuickBooksSink(platform_settings("quickbooks", QuickBooksSettings), httpx.AsyncClient(timeout=2.0), pipeline)
+    return sink_under_test(QuickBooksSink)
 
 
 async def test_body_is_exact(fake: fake_qbo.QuickBooksFake) -> None:

@@ -3,32 +3,24 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Iterator
+from typing import Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected
-from invoicing.settings import Settings, platform_settings
 from sinks.delivery import deliver
 from sinks.sage_intacct import SageIntacctSink
 from tests.fakes.targets.sage_intacct import CLIENT_SECRET, USERNAME, SageIntacctFake, ia_error
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[SageIntacctFake]:
-    f = SageIntacctFake()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[SageIntacctFake], SageIntacctFake]) -> SageIntacctFake:
+    return serve(SageIntacctFake())
 
 
 def make_sink() -> SageIntacctSink:
-    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
-    return SageIntacctSink(platform_settings("sage-intacct", SageIntacctSink.settings_class),
-                           httpx.AsyncClient(timeout=2.0), pipeline)
+    return sink_under_test(SageIntacctSink)
 
 
 async def test_ar_invoice_body_is_exact(fake: SageIntacctFake) -> None:

@@ -1,31 +1,25 @@
 """Salesforce sink against the local Salesforce stand-in."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
-from invoicing.settings import Settings, platform_settings
-from sinks.salesforce import SalesforceSettings, SalesforceSink
+from sinks.salesforce import SalesforceSink
 from tests.fakes.target_base import Reply, Req
 from tests.fakes.targets._token_issuer import SECRET
 from tests.fakes.targets.salesforce import ACCOUNT, FIELD, ORDER, FakeSalesforce, errors
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSalesforce]:
-    f = FakeSalesforce()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[FakeSalesforce], FakeSalesforce]) -> FakeSalesforce:
+    return serve(FakeSalesforce())
 
 
 def make_sink() -> SalesforceSink:
-    return SalesforceSink(platform_settings("salesforce", SalesforceSettings), httpx.AsyncClient(timeout=5), Settings())
+    return sink_under_test(SalesforceSink, quick_retries=False)
 
 
 async def test_salesforce_order_generates_with_billing_transaction_and_correlation(fake: FakeSalesforce) -> None:

@@ -1,32 +1,26 @@
 """SAP sink against the local S/4HANA stand-in."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected
-from invoicing.settings import Settings, platform_settings
-from sinks.sap import SapSettings, SapSink
+from sinks.sap import SapSink
 from tests.fakes.targets._token_issuer import dec_json
 from tests.fakes.targets.sap import BILLING, PASSWORD, FakeSap
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 CREATE = BILLING + "BillingDocument/SAP__self.CreateFromSDDocument"
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSap]:
-    f = FakeSap()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[FakeSap], FakeSap]) -> FakeSap:
+    return serve(FakeSap())
 
 
 def make_sink() -> SapSink:
-    return SapSink(platform_settings("sap", SapSettings), httpx.AsyncClient(timeout=5), Settings())
+    return sink_under_test(SapSink, quick_retries=False)
 
 
 async def test_bills_the_replicated_sales_order_with_control_and_reference(fake: FakeSap) -> None:

@@ -2,31 +2,24 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Iterator
+from typing import Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected
-from invoicing.settings import Settings, platform_settings
 from sinks.delivery import deliver
-from sinks.stripe import StripeSettings, StripeSink, invoice_params, item_params
+from sinks.stripe import StripeSink, invoice_params, item_params
 from tests.fakes.targets import stripe as fake_stripe
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[fake_stripe.StripeFake]:
-    f = fake_stripe.make_fake()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[fake_stripe.StripeFake], fake_stripe.StripeFake]) -> fake_stripe.StripeFake:
+    return serve(fake_stripe.make_fake())
 
 
 def make_sink() -> StripeSink:
-    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
-    return StripeSink(platform_settings("stripe", StripeSettings), httpx.AsyncClient(timeout=2.0), pipeline)
+    return sink_under_test(StripeSink)
 
 
 async def test_body_in_minor_units_finalized_and_sent(fake: fake_stripe.StripeFake) -> None:

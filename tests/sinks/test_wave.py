@@ -3,32 +3,25 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Iterator
+from typing import Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected
-from invoicing.settings import Settings, platform_settings
 from sinks.delivery import deliver
-from sinks.wave import WaveSettings, WaveSink
+from sinks.wave import WaveSink
 from tests.fakes.targets import wave as fake_wave
 from tests.fakes.targets._token_issuer import REFRESH, SECRET
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[fake_wave.WaveFake]:
-    f = fake_wave.make_fake()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[fake_wave.WaveFake], fake_wave.WaveFake]) -> fake_wave.WaveFake:
+    return serve(fake_wave.make_fake())
 
 
 def make_sink() -> WaveSink:
-    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
-    return WaveSink(platform_settings("wave", WaveSettings), httpx.AsyncClient(timeout=2.0), pipeline)
+    return sink_under_test(WaveSink)
 
 
 async def test_body_is_exact(fake: fake_wave.WaveFake) -> None:

@@ -3,31 +3,24 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Iterator
+from typing import Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected
-from invoicing.settings import Settings, platform_settings
 from sinks.delivery import deliver
-from sinks.xero import XeroSettings, XeroSink
+from sinks.xero import XeroSink
 from tests.fakes.targets import xero as fake_xero
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[fake_xero.XeroFake]:
-    f = fake_xero.make_fake()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[fake_xero.XeroFake], fake_xero.XeroFake]) -> fake_xero.XeroFake:
+    return serve(fake_xero.make_fake())
 
 
 def make_sink() -> XeroSink:
-    pipeline = Settings(sink_timeout=2.0, sink_backoff_base=0.01, sink_backoff_max=0.05, sink_max_attempts=3)
-    return XeroSink(platform_settings("xero", XeroSettings), httpx.AsyncClient(timeout=2.0), pipeline)
+    return sink_under_test(XeroSink)
 
 
 async def test_body_is_exact_and_idempotent(fake: fake_xero.XeroFake) -> None:

@@ -2,30 +2,24 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Iterator
+from typing import Callable
 
-import httpx
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
-from invoicing.settings import Settings, platform_settings
-from sinks.zoho_books import ZohoBooksSettings, ZohoBooksSink
+from sinks.zoho_books import ZohoBooksSink
 from tests.fakes.targets._token_issuer import REFRESH, SECRET
 from tests.fakes.targets.zoho_books import CUSTOMER, ORG, FakeZohoBooks
-from tests.support import sample_invoice
+from tests.support import sink_under_test, sample_invoice
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeZohoBooks]:
-    f = FakeZohoBooks()
-    for k, v in f.env().items():
-        monkeypatch.setenv(k, v)
-    yield f
-    f.close()
+def fake(serve: Callable[[FakeZohoBooks], FakeZohoBooks]) -> FakeZohoBooks:
+    return serve(FakeZohoBooks())
 
 
 def make_sink() -> ZohoBooksSink:
-    return ZohoBooksSink(platform_settings("zoho-books", ZohoBooksSettings), httpx.AsyncClient(timeout=5), Settings())
+    return sink_under_test(ZohoBooksSink, quick_retries=False)
 
 
 async def test_body_maps_our_number_lines_and_tax_exactly(fake: FakeZohoBooks) -> None:

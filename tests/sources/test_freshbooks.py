@@ -10,23 +10,19 @@ import pytest
 
 from invoicing.broker import ensure_topics
 from invoicing.errors import FetchError, IgnoredEvent, SignatureError
-from invoicing.samples import freshbooks as sample, settings_env
-from invoicing.settings import platform_settings
+from invoicing.samples import freshbooks as sample
 from sources.base import InboundRequest
 from sources.freshbooks import FreshBooks, signing_message
 from tests.fakes.platform_api import FakePlatformAPI
 from tests.support import running_gateway, topic_size, unique_settings
+from tests.support import source_from_env
 
 SECRET = "scADVVi5QuKuj5qTjVkbJNYQe7V7USpGd"
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 
 
 def _source(monkeypatch: pytest.MonkeyPatch, base_url: str | None = None) -> FreshBooks:
-    for k, v in settings_env("freshbooks", SECRET).items():
-        monkeypatch.setenv(k, v)
-    if base_url:
-        monkeypatch.setenv("INVOICING_FRESHBOOKS_BASE_URL", base_url)
-    return FreshBooks(platform_settings("freshbooks"))
+    return source_from_env("freshbooks", monkeypatch, SECRET, base_url=base_url or None)  # type: ignore[no-any-return]
 
 
 def _in(req: sample.SampleRequest) -> InboundRequest:

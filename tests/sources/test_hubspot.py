@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -12,21 +12,17 @@ from hubspot.utils.signature import Signature
 
 from invoicing.errors import FetchError, IgnoredEvent, SignatureError
 from invoicing.samples import hubspot as samples
-from invoicing.samples import settings_env
 from invoicing.settings import platform_settings
 from sources.base import InboundRequest, ThinEvent
 from sources.hubspot import HubSpot
 from tests.fakes.platform_api import FakePlatformAPI
+from tests.support import source_from_env
 
 SECRET = "5c1f0a2b-9d8e-4f7a-b6c5-d4e3f2a1b0c9"
 
 
 def make(monkeypatch: pytest.MonkeyPatch, **env: str) -> HubSpot:
-    for k, v in settings_env("hubspot", SECRET).items():
-        monkeypatch.setenv(k, v)
-    for k, v in env.items():
-        monkeypatch.setenv(f"INVOICING_HUBSPOT_{k.upper()}", v)
-    return HubSpot(platform_settings("hubspot", HubSpot.settings_class))
+    return source_from_env("hubspot", monkeypatch, SECRET, **env)  # type: ignore[no-any-return]
 
 
 def inbound(body: bytes, headers: Any, url: str = "http://10.0.0.7:8080/webhooks/hubspot") -> InboundRequest:

@@ -12,22 +12,17 @@ import pytest
 
 from invoicing.errors import IgnoredEvent, SignatureError
 from invoicing.samples import magento as samples
-from invoicing.samples import settings_env
-from invoicing.settings import platform_settings
 from sources.base import InboundRequest
 from sources.magento import Magento
 from tests.fakes.platform_api import FakePlatformAPI
+from tests.support import source_from_env
 
 SECRET = "adobe-io-test-identity"
 
 
 def make(monkeypatch: pytest.MonkeyPatch, pinned: bool = True, **env: str) -> Magento:
-    for k, v in settings_env("magento", SECRET).items():
-        if pinned or k != "INVOICING_MAGENTO_PUBLIC_KEY_PEM":
-            monkeypatch.setenv(k, v)
-    for k, v in env.items():
-        monkeypatch.setenv(f"INVOICING_MAGENTO_{k.upper()}", v)
-    return Magento(platform_settings("magento", Magento.settings_class))
+    omit = () if pinned else ("INVOICING_MAGENTO_PUBLIC_KEY_PEM",)
+    return source_from_env("magento", monkeypatch, SECRET, omit=omit, **env)  # type: ignore[no-any-return]
 
 
 def inbound(body: bytes, headers: Any, method: str = "POST", query: str = "") -> InboundRequest:

@@ -12,21 +12,16 @@ import pytest
 
 from invoicing.errors import FetchError, IgnoredEvent, SignatureError
 from invoicing.samples import monday as samples
-from invoicing.samples import settings_env
-from invoicing.settings import platform_settings
 from sources.base import InboundRequest, ThinEvent
 from sources.monday import Monday
 from tests.fakes.platform_api import FakePlatformAPI
+from tests.support import source_from_env
 
 SECRET = "monday-signing-secret-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 
 def make(monkeypatch: pytest.MonkeyPatch, **env: str) -> Monday:
-    for k, v in settings_env("monday", SECRET).items():
-        monkeypatch.setenv(k, v)
-    for k, v in env.items():
-        monkeypatch.setenv(f"INVOICING_MONDAY_{k.upper()}", v)
-    return Monday(platform_settings("monday", Monday.settings_class))
+    return source_from_env("monday", monkeypatch, SECRET, **env)  # type: ignore[no-any-return]
 
 
 def inbound(body: bytes, headers: Any) -> InboundRequest:

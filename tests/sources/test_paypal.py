@@ -11,22 +11,17 @@ import pytest
 
 from invoicing.errors import FetchError, IgnoredEvent, SignatureError
 from invoicing.samples import paypal as samples
-from invoicing.samples import settings_env
-from invoicing.settings import platform_settings
 from sources.base import InboundRequest, ThinEvent
 from sources.paypal import PayPal, signed_message
 from tests.fakes.platform_api import FakePlatformAPI
+from tests.support import source_from_env
 
 SECRET = "paypal-test-identity"
 
 
 def make(monkeypatch: pytest.MonkeyPatch, pinned: bool = True, **env: str) -> PayPal:
-    for k, v in settings_env("paypal", SECRET).items():
-        if pinned or k != "INVOICING_PAYPAL_CERT_PEM":
-            monkeypatch.setenv(k, v)
-    for k, v in env.items():
-        monkeypatch.setenv(f"INVOICING_PAYPAL_{k.upper()}", v)
-    return PayPal(platform_settings("paypal", PayPal.settings_class))
+    omit = () if pinned else ("INVOICING_PAYPAL_CERT_PEM",)
+    return source_from_env("paypal", monkeypatch, SECRET, omit=omit, **env)  # type: ignore[no-any-return]
 
 
 def inbound(body: bytes, headers: Any) -> InboundRequest:

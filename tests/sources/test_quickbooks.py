@@ -9,22 +9,18 @@ import httpx
 import pytest
 
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError
-from invoicing.samples import quickbooks as sample, settings_env
-from invoicing.settings import platform_settings
+from invoicing.samples import quickbooks as sample
 from sources.base import InboundRequest
 from sources.quickbooks import QuickBooks, changes
 from tests.fakes.platform_api import FakePlatformAPI
+from tests.support import source_from_env
 
 SECRET = "qbo-verifier-token-0123456789"
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 
 
 def _source(monkeypatch: pytest.MonkeyPatch, base_url: str | None = None) -> QuickBooks:
-    for k, v in settings_env("quickbooks", SECRET).items():
-        monkeypatch.setenv(k, v)
-    if base_url:
-        monkeypatch.setenv("INVOICING_QUICKBOOKS_BASE_URL", base_url)
-    return QuickBooks(platform_settings("quickbooks"))
+    return source_from_env("quickbooks", monkeypatch, SECRET, base_url=base_url or None)  # type: ignore[no-any-return]
 
 
 def _in(req: sample.SampleRequest) -> InboundRequest:

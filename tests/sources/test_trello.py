@@ -11,22 +11,17 @@ import httpx
 import pytest
 
 from invoicing.errors import FetchError, IgnoredEvent, SignatureError
-from invoicing.samples import settings_env
 from invoicing.samples import trello as samples
-from invoicing.settings import platform_settings
 from sources.base import InboundRequest, ThinEvent
 from sources.trello import Trello
 from tests.fakes.platform_api import FakePlatformAPI
+from tests.support import source_from_env
 
 SECRET = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
 
 
 def make(monkeypatch: pytest.MonkeyPatch, **env: str) -> Trello:
-    for k, v in settings_env("trello", SECRET).items():
-        monkeypatch.setenv(k, v)
-    for k, v in env.items():
-        monkeypatch.setenv(f"INVOICING_TRELLO_{k.upper()}", v)
-    return Trello(platform_settings("trello", Trello.settings_class))
+    return source_from_env("trello", monkeypatch, SECRET, **env)  # type: ignore[no-any-return]
 
 
 def inbound(body: bytes, headers: Any, method: str = "POST") -> InboundRequest:

@@ -10,7 +10,7 @@ import pytest
 
 from invoicing.broker import ensure_topics
 from invoicing.errors import FetchError, IgnoredEvent
-from invoicing.exact_json import dumps_exact
+from invoicing.exact import dumps_exact
 from invoicing.samples import settings_env, woocommerce as sample
 from invoicing.settings import platform_settings
 from sources.base import InboundRequest

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from invoicing.errors import IgnoredEvent, SignatureError
-from invoicing.exact_json import dumps_exact
+from invoicing.exact import dumps_exact
 from invoicing.samples import settings_env, zoho_books as sample
 from invoicing.settings import platform_settings
 from sources.base import InboundRequest

@@ -1,51 +1,20 @@
-"""HTTP helpers shared by platform sources: platform API calls for thin events,
-and signing keys/certificates fetched from a platform's key host.
+"""Signing keys and certificates fetched from a platform's key host (PayPal certificates, Adobe I/O public keys).
 
-* `request_json` maps every failure to `FetchError`: connection errors, timeouts,
-  408/409/425/429 and 5xx are retriable; other 4xx are not (the document is gone
-  or the request is wrong), though the pipeline parks those too, never drops them.
-* `RemoteKeys` fetches PEM documents (PayPal certificates, Adobe I/O public keys)
-  only from HTTPS URLs on allowed hosts, caches them, and never follows redirects.
+`RemoteKeys` fetches PEM documents only from HTTPS URLs on allowed hosts, caches them, and never
+follows redirects; `host_allowed` is the host check.
 """
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Iterable, Mapping
+from typing import Iterable
 from urllib.parse import urlsplit
 
 import httpx
 
-from invoicing.errors import FetchError, PayloadError, SignatureError
+from invoicing.errors import SignatureError
 
-__all__ = ["request_json", "RemoteKeys", "host_allowed"]
-
-_RETRIABLE = frozenset({408, 409, 425, 429})
-
-
-async def request_json(client: httpx.AsyncClient, platform: str, method: str, url: str, *,
-                       headers: Mapping[str, str] | None = None, params: Mapping[str, str] | None = None,
-                       json: Any = None, data: Mapping[str, str] | None = None,
-                       auth: httpx.Auth | tuple[str, str] | None = None) -> Any:
-    """Call a platform API and return its JSON (floats as Decimal).
-
-    Raises:
-        FetchError: transport failure or non-2xx answer (``retriable`` as described above).
-    """
-    from sources.base import parse_json  # late import: sources.base imports invoicing
-
-    try:
-        resp = await client.request(method, url, headers=dict(headers or {}), params=params, json=json,
-                                    data=data, auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT)
-    except httpx.HTTPError as exc:
-        raise FetchError(f"{platform} API {method} {urlsplit(url).path}: {type(exc).__name__}", retriable=True) from None
-    if resp.status_code >= 300:
-        retriable = resp.status_code >= 500 or resp.status_code in _RETRIABLE or resp.status_code in (401, 403)
-        raise FetchError(f"{platform} API {method} {urlsplit(url).path} answered {resp.status_code}", retriable=retriable)
-    try:
-        return parse_json(resp.content)
-    except PayloadError:
-        raise FetchError(f"{platform} API {method} {urlsplit(url).path} did not answer JSON", retriable=True) from None
+__all__ = ["RemoteKeys", "host_allowed"]
 
 
 def host_allowed(url: str, allowed: Iterable[str]) -> bool:

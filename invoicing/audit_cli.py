@@ -1,0 +1,110 @@
+"""``invoicing audit numbers [--json] [--series S]``: prove each numbering series has no holes.
+
+Reads the whole ``invoices`` topic from the beginning (up to the end offsets seen at the
+start) and runs `invoicing.audit.audit_numbers` over it. Exit code 0 when every series is
+clean, 1 when there are problems (2 when the topic cannot be read completely).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from invoicing.audit import AuditReport, InvoiceMessage, audit_numbers
+from invoicing.codec import decode
+from invoicing.errors import CodecError, PipelineError
+from invoicing.settings import Settings
+
+__all__ = ["add_commands", "read_invoices", "numbers_command"]
+
+
+async def read_invoices(bootstrap: str, topic: str, *, timeout: float = 120.0) -> list[InvoiceMessage]:
+    """Every message of *topic*, from offset 0 to the end offsets at the start.
+
+    Raises:
+        PipelineError: the topic does not exist, or could not be read to its end in *timeout*
+            (an audit of part of a topic would report holes that are not there).
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # noqa: SLF001
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            raise PipelineError(f"topic {topic} does not exist")
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        pending = {tp for tp, end in ends.items() if end > 0}
+        out: list[InvoiceMessage] = []
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                left = ", ".join(f"{tp.partition}" for tp in sorted(pending, key=lambda t: t.partition))
+                raise PipelineError(f"{topic}: partitions {left} not read to their end within {timeout:g} s")
+            batch = await consumer.getmany(*pending, timeout_ms=1000)
+            for tp, msgs in batch.items():
+                for m in msgs:
+                    if m.offset >= ends[tp]:
+                        break
+                    out.append(_message(m))
+                if msgs and msgs[-1].offset + 1 >= ends[tp]:
+                    pending.discard(tp)
+        return out
+    finally:
+        await consumer.stop()
+
+
+def _message(m: Any) -> InvoiceMessage:
+    pos = f"{m.partition}:{m.offset}"
+    if m.value is None:
+        return InvoiceMessage(raw=None, invoice=None, key=m.key, position=pos, error="empty value (tombstone)")
+    try:
+        return InvoiceMessage(raw=m.value, invoice=decode("invoice", m.value), key=m.key, position=pos)
+    except CodecError as exc:
+        return InvoiceMessage(raw=m.value, invoice=None, key=m.key, position=pos, error=str(exc))
+
+
+async def audit_topic(settings: Settings, bootstrap: str, *, series: str | None = None) -> AuditReport:
+    messages = await read_invoices(bootstrap, settings.topic("invoices"))
+    if series:
+        messages = [m for m in messages if m.invoice is None or m.invoice["series"] == series]
+    return audit_numbers(messages)
+
+
+async def numbers_command(settings: Settings, bootstrap: str, *, as_json: bool = False,
+                          series: str | None = None) -> int:
+    """Print the audit of the ``invoices`` topic; 0 when clean, 1 when there are problems."""
+    report = await audit_topic(settings, bootstrap, series=series)
+    if as_json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(report.text())
+    return 0 if report.ok else 1
+
+
+def cmd_audit_numbers(args: argparse.Namespace) -> int:
+    from invoicing.cli import bootstrap_of, settings_from_args
+
+    settings = settings_from_args(args)
+    return asyncio.run(numbers_command(settings, bootstrap_of(settings), as_json=args.json, series=args.series))
+
+
+def add_commands(sub: Any) -> None:
+    """Add the ``audit`` command group to the ``invoicing`` parser's *sub* (subparsers)."""
+    from invoicing.cli import add_common_options
+
+    p = sub.add_parser("audit", help="audits of what the pipeline published")
+    asub = p.add_subparsers(dest="audit_command", required=True)
+    a = asub.add_parser("numbers", help="check every numbering series on the invoices topic for holes and duplicates "
+                                        "(exit 1 on problems)")
+    add_common_options(a)
+    a.add_argument("--series", help="only this series (e.g. kompressor-de/INVOICE)")
+    a.add_argument("--json", action="store_true", help="one JSON report")
+    a.set_defaults(func=cmd_audit_numbers)

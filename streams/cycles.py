@@ -1,0 +1,196 @@
+"""Agent ``cycles``: batch billing for B2B customers on a billing cycle.
+
+The ``bill`` agent sends every billable order of a cycle customer here, keyed by
+customer, so one partition holds all of a customer's cycles. Orders accumulate in
+the ``cycles``/``cycle_orders`` tables keyed by (customer, cycle); Faust windowed
+tables are not used (their state is lost with RocksDB after recovery).
+
+Closing is a command on the same topic (``kind: close``, ``{"at": ISO time}``), sent
+to every partition by a worker timer and by `invoicing cycle close`. Closing a cycle
+that ended: one consolidated invoice per (currency, purchase order when the customer
+splits by PO), each with a deterministic invoice id, sent to the issue agent; then the
+cycle is marked closed. A timer firing twice, a crash mid-close or a rebalance all
+just repeat the close: the same invoice ids are sent again and the issue agent keeps
+the first number. An order for a cycle already closed goes into the next open one.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from aiokafka.partitioner import murmur2
+
+from invoicing.billing import build_draft
+from invoicing.codec import decode, encode
+from invoicing.cycles import cycle_for, next_cycle, parse_cycle
+from invoicing.errors import CodecError, PipelineError
+from invoicing.metrics import OPEN_CYCLE_ORDERS, OPEN_CYCLES, ORDER_STATE_UPDATES, STAGE_LATENCY
+
+from streams.bill import credit_request
+
+if TYPE_CHECKING:
+    from streams.pipeline import Pipeline
+
+__all__ = ["register", "close_command", "partition_of"]
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition the default Kafka partitioner gives *key* (murmur2)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def close_command(at: datetime, customer: str | None = None) -> bytes:
+    return json.dumps({"at": at.astimezone(timezone.utc).isoformat(), "customer": customer}).encode()
+
+
+def _load(table: Any, key: bytes, default: Any) -> Any:
+    raw = table.get(key)
+    return json.loads(raw) if raw else default
+
+
+def _store(table: Any, key: bytes, value: Any) -> None:
+    table[key] = json.dumps(value, separators=(",", ":")).encode()
+
+
+def register(p: "Pipeline") -> None:
+    cycles, cycle_orders, index = p.tables.cycles, p.tables.cycle_orders, p.tables.cycle_index
+
+    def refresh_gauges() -> None:
+        open_cycles = orders = 0
+        for value in cycles.values():
+            if value:
+                state = json.loads(value)
+                if state.get("status") == "open":
+                    open_cycles += 1
+                    orders += len(state.get("orders", []))
+        OPEN_CYCLES.set(open_cycles)
+        OPEN_CYCLE_ORDERS.set(orders)
+
+    def spec_for(customer_id: str) -> Any:
+        customer = p.reference.customers.get(customer_id)
+        if customer is None:
+            raise PipelineError(f"customer {customer_id!r} is not in reference data")
+        return customer, parse_cycle(customer.billing_cycle, customer.timezone)
+
+    async def add_order(event: Any, customer_id: str) -> None:
+        order = decode("order_event", event.value)
+        _customer, spec = spec_for(customer_id)
+        idx = _load(index, customer_id.encode(), {"open": [], "closed": []})
+        cycle = cycle_for(spec, order["occurred_at"])
+        while cycle.cycle_id in idx["closed"]:
+            cycle = next_cycle(spec, cycle)  # late: the cycle was already closed
+        ckey = f"{customer_id}|{cycle.cycle_id}".encode()
+        okey = f"{customer_id}|{cycle.cycle_id}|{order['order_key']}".encode()
+        if cycle_orders.get(okey) is not None:
+            return
+        state = _load(cycles, ckey, {"status": "open", "end_ms": cycle.end_ms, "orders": []})
+        state["orders"].append(order["order_key"])
+        cycle_orders[okey] = event.value
+        _store(cycles, ckey, state)
+        if cycle.cycle_id not in idx["open"]:
+            idx["open"].append(cycle.cycle_id)
+            _store(index, customer_id.encode(), idx)
+            OPEN_CYCLES.inc()
+        OPEN_CYCLE_ORDERS.inc()
+        ORDER_STATE_UPDATES.labels("accumulated").inc()
+
+    async def close_cycle(customer_id: str, cycle_id: str) -> int:
+        customer, _spec = spec_for(customer_id)
+        ckey = f"{customer_id}|{cycle_id}".encode()
+        state = _load(cycles, ckey, None)
+        if state is None or state.get("status") != "open":
+            return 0
+        groups: dict[tuple[str, str | None], list[dict[str, Any]]] = defaultdict(list)
+        for order_key in state["orders"]:
+            raw = cycle_orders.get(f"{customer_id}|{cycle_id}|{order_key}".encode())
+            if raw is None:
+                continue
+            order = decode("order_event", raw)
+            po = order.get("purchase_order") if customer.split_by_po else None
+            groups[(order["currency"], po)].append(order)
+        seller = p.reference.seller_for(customer)
+        targets = list(customer.targets if customer.targets is not None else
+                       (p.reference.defaults.targets if p.reference.defaults.targets is not None else p.settings.default_targets))
+        invoices: dict[str, list[str]] = {}
+        for (_currency, _po), orders in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+            orders.sort(key=lambda o: (o["occurred_at"], o["order_key"]))
+            draft = build_draft(orders, customer=customer, seller=seller, reference=p.reference,
+                                trigger="CYCLE_END", targets=targets)
+            await p.channels.issue.send(key=draft["series"].encode(), value=encode("invoice", draft))
+            for o in orders:
+                invoices[o["order_key"]] = [draft["invoice_id"], draft["series"]]
+        state["status"] = "closed"
+        state["invoices"] = invoices
+        _store(cycles, ckey, state)
+        idx = _load(index, customer_id.encode(), {"open": [], "closed": []})
+        idx["open"] = [c for c in idx["open"] if c != cycle_id]
+        idx["closed"] = (idx["closed"] + [cycle_id])[-48:]
+        _store(index, customer_id.encode(), idx)
+        return len(groups)
+
+    async def cancel_order(event: Any, customer_id: str) -> None:
+        """A cancelled order leaves its open cycle; after the close it gets a credit note."""
+        order = decode("order_event", event.value)
+        idx = _load(index, customer_id.encode(), {"open": [], "closed": []})
+        for cycle_id in idx["open"] + idx["closed"][::-1]:
+            ckey = f"{customer_id}|{cycle_id}".encode()
+            state = _load(cycles, ckey, None)
+            if not state or order["order_key"] not in state["orders"]:
+                continue
+            if state["status"] == "open":
+                state["orders"].remove(order["order_key"])
+                _store(cycles, ckey, state)
+                cycle_orders.pop(f"{customer_id}|{cycle_id}|{order['order_key']}".encode(), None)
+                OPEN_CYCLE_ORDERS.dec()
+            elif order["order_key"] in state.get("invoices", {}):
+                invoice_id, series = state["invoices"][order["order_key"]]
+                await p.channels.issue.send(key=series.encode(), value=credit_request({}, order, invoice_id),
+                                            headers={"kind": b"credit"})
+            return
+
+    async def close_due(event: Any) -> None:
+        cmd = json.loads(event.value)
+        at_ms = int(datetime.fromisoformat(cmd["at"]).timestamp() * 1000)
+        partition = event.message.partition
+        if cmd.get("customer"):
+            customers = [str(cmd["customer"])]
+        else:
+            customers = [k.decode() for k in list(index.keys())
+                         if partition_of(k, p.settings.partitions) == partition]
+        for customer_id in customers:
+            idx = _load(index, customer_id.encode(), {"open": [], "closed": []})
+            for cycle_id in list(idx["open"]):
+                state = _load(cycles, f"{customer_id}|{cycle_id}".encode(), None)
+                if state and state["status"] == "open" and state["end_ms"] <= at_ms:
+                    await close_cycle(customer_id, cycle_id)
+
+    @p.app.agent(p.channels.cycle_orders, name="cycles", concurrency=1)
+    async def cycle_agent(stream: Any) -> None:
+        await p.ready()
+        async for event in stream.events():
+            started = time.perf_counter()
+            kind = (event.headers or {}).get("kind", b"order")
+            kind = kind.decode() if isinstance(kind, bytes) else kind
+            try:
+                if kind == "close":
+                    await close_due(event)
+                    refresh_gauges()
+                elif kind == "cancel":
+                    await cancel_order(event, event.key.decode())
+                else:
+                    await add_order(event, event.key.decode())
+            except (CodecError, PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                await p.dead_letter(event, stage="cycles", error=exc)
+                continue
+            STAGE_LATENCY.labels("cycles").observe(time.perf_counter() - started)
+
+    @p.app.timer(p.settings.cycle_check_interval, on_leader=True)
+    async def close_due_cycles() -> None:
+        """Every interval, the leader asks every partition to close the cycles that ended."""
+        now = datetime.now(timezone.utc)
+        for partition in range(p.settings.partitions):
+            await p.channels.cycle_orders.send(key=None, value=close_command(now), partition=partition,
+                                               headers={"kind": b"close"})

@@ -1,0 +1,189 @@
+"""Batch billing: cycles accumulate orders per (customer, cycle) and close idempotently."""
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiokafka import AIOKafkaProducer
+
+from invoicing.broker import ensure_topics
+from invoicing.codec import decode, encode
+from invoicing.cycle_cli import send_close
+from invoicing.cycles import cycle_for, next_cycle, parse_cycle
+from invoicing.errors import ConfigError
+from invoicing.reference_store import publish_reference
+from invoicing.settings import Settings
+from sources.base import order_event, order_line, party
+from tests.support import REPO, WorkerProcess, read_topic, unique_settings, wait_until
+
+UTC = timezone.utc
+
+
+# -- cycle arithmetic ----------------------------------------------------------------------
+
+def test_monthly_cycle_in_the_customers_time_zone() -> None:
+    spec = parse_cycle({"frequency": "monthly", "day": 15, "timezone": "Europe/Berlin"})
+    c = cycle_for(spec, datetime(2026, 11, 24, 12, tzinfo=UTC))
+    assert c.cycle_id == "M2026-11-15"
+    assert c.start == datetime(2026, 11, 14, 23, tzinfo=UTC) and c.end == datetime(2026, 12, 14, 23, tzinfo=UTC)
+    # 23:30 UTC on the 14th is already the 15th in Berlin: the next cycle
+    assert cycle_for(spec, datetime(2026, 11, 14, 23, 30, tzinfo=UTC)).cycle_id == "M2026-11-15"
+    assert cycle_for(spec, datetime(2026, 11, 14, 22, 30, tzinfo=UTC)).cycle_id == "M2026-10-15"
+    assert next_cycle(spec, c).cycle_id == "M2026-12-15"
+    dec = cycle_for(spec, datetime(2026, 12, 20, tzinfo=UTC))
+    assert next_cycle(spec, dec).cycle_id == "M2027-01-15"
+
+
+def test_semi_monthly_and_weekly_cycles() -> None:
+    semi = parse_cycle({"frequency": "semi-monthly", "timezone": "America/Chicago"})
+    first = cycle_for(semi, datetime(2026, 11, 10, tzinfo=UTC))
+    assert first.cycle_id == "S2026-11-01" and next_cycle(semi, first).cycle_id == "S2026-11-16"
+    assert next_cycle(semi, next_cycle(semi, first)).cycle_id == "S2026-12-01"
+    assert first.start == datetime(2026, 11, 1, 5, tzinfo=UTC), "CDT until 2 am on 1 November"
+    assert first.end == datetime(2026, 11, 16, 6, tzinfo=UTC), "CST afterwards"
+    weekly = parse_cycle({"frequency": "weekly", "day": 4, "timezone": "UTC"})
+    c = cycle_for(weekly, datetime(2026, 11, 24, tzinfo=UTC))  # a Tuesday
+    assert c.start == datetime(2026, 11, 20, tzinfo=UTC) and c.end - c.start == timedelta(days=7)
+
+
+def test_bad_cycle_configuration_is_refused() -> None:
+    for bad in ({"frequency": "yearly"}, {"frequency": "monthly", "day": 31}, {"timezone": "Mars/Olympus"}):
+        with pytest.raises(ConfigError):
+            parse_cycle(bad)
+
+
+# -- the stream ----------------------------------------------------------------------------
+
+CUSTOMERS = 50
+ORDERS = 1000
+
+
+def reference_file(tmp_path: Path) -> Path:
+    data = yaml.safe_load((REPO / "invoicing" / "demo_data" / "reference.yaml").read_text())
+    data["defaults"]["targets"] = []
+    zones = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "UTC"]
+    data["customers"] = [{
+        "customer_id": f"B2B-{i:03d}", "name": f"Kunde {i} GmbH", "email": f"ap{i}@example.de",
+        "vat_id": None, "external_ids": [f"erp:{i}"], "invoice_policy": "CYCLE", "payment_terms": "NET30",
+        "billing_cycle": {"frequency": "monthly", "day": 1, "timezone": zones[i % 4]},
+        "split_by_po": i % 10 == 0, "targets": [],
+        "address": {"line1": f"Werkstrasse {i}", "city": "Hamburg", "postal_code": "20457", "country": "DE"},
+    } for i in range(CUSTOMERS)]
+    path = tmp_path / "reference.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+def make_order(n: int, customer: int, occurred: datetime, currency: str = "EUR", po: str | None = None) -> dict[str, Any]:
+    raw = {"platform": "erp", "event_type": "order.completed", "received_at": occurred}
+    return order_event(
+        raw, event_id=f"evt-{n}", trigger="SHIPMENT_CONFIRMED", external_order_id=f"SO-{n}",
+        occurred_at=occurred, customer_ref=f"erp:{customer}", customer=party(f"Kunde {customer} GmbH", country="DE"),
+        currency=currency, purchase_order=po,
+        lines=[order_line("Oil filter element", 1 + n % 3, "89.95", sku="KS-FLT-01"),
+               order_line("Service technician, hourly rate", "1.5", "96.00", sku="KS-SRV-H")],
+    )
+
+
+async def send_orders(bootstrap: str, settings: Settings, orders: list[dict[str, Any]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=5)
+    await producer.start()
+    try:
+        for o in orders:
+            await producer.send(settings.topic("invoicing.orders"), encode("order_event", o), key=o["order_key"].encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def invoices(bootstrap: str, settings: Settings) -> dict[bytes, dict[str, Any]]:
+    msgs = await read_topic(bootstrap, settings.topic("invoices"), timeout=5, idle=0.5)
+    return {m.key: decode("invoice", m.value) for m in msgs}
+
+
+@pytest.mark.slow
+async def test_cycle_of_1000_orders_closes_into_one_invoice_per_customer_and_currency(bootstrap: str, tmp_path: Path) -> None:
+    settings = unique_settings(tmp_path, cycle_check_interval=3600.0)
+    await ensure_topics(settings, bootstrap)
+    await publish_reference(settings, bootstrap, reference_file(tmp_path))
+    rng = random.Random(11)
+    start = datetime(2026, 11, 2, 12, tzinfo=UTC)
+    orders = []
+    for n in range(ORDERS):
+        cust = n % CUSTOMERS
+        currency = "USD" if cust % 7 == 0 and n % 2 else "EUR"
+        po = f"PO-{cust}-{n % 2}" if cust % 10 == 0 else None
+        orders.append(make_order(n, cust, start + timedelta(hours=rng.randrange(0, 24 * 25)), currency, po))
+    sent = orders + rng.sample(orders, 50)  # redeliveries
+    rng.shuffle(sent)
+    expected_groups: dict[tuple[str, str, str | None], set[str]] = defaultdict(set)
+    for o in orders:
+        cust = int(o["customer_ref"].split(":")[1])
+        expected_groups[(f"B2B-{cust:03d}", o["currency"], o["purchase_order"] if cust % 10 == 0 else None)].add(o["order_key"])
+
+    worker = WorkerProcess(settings, bootstrap, env={"INVOICING_CYCLE_CHECK_INTERVAL": "3600"}).start()
+    try:
+        await send_orders(bootstrap, settings, sent)
+        assert await wait_until(lambda: worker.metric("invoicing_order_state_updates_total", kind="accumulated") >= ORDERS,
+                                timeout=120), worker.log()[-2000:]
+        assert not await invoices(bootstrap, settings), "nothing is invoiced before the cycle ends"
+        at = datetime(2026, 12, 2, tzinfo=UTC)  # after every customer's 1 December midnight
+        await send_close(settings, bootstrap, at=at)
+        assert await wait_until(lambda: _has_invoices(bootstrap, settings), timeout=60)
+        worker.kill()  # in the middle of closing (or just after): nothing may be lost or doubled
+    finally:
+        worker.stop()
+    restarted = WorkerProcess(settings, bootstrap, env={"INVOICING_CYCLE_CHECK_INTERVAL": "3600"}).start()
+    try:
+        await send_close(settings, bootstrap, at=at)  # the close is repeated after the crash
+        await send_close(settings, bootstrap, at=at)  # and once more: a timer that fires twice
+        got: dict[bytes, dict[str, Any]] = {}
+
+        async def complete() -> bool:
+            nonlocal got
+            got = await invoices(bootstrap, settings)
+            return len(got) >= len(expected_groups)
+
+        assert await wait_until(complete, timeout=120), restarted.log()[-3000:]
+        await asyncio.sleep(2)
+        got = await invoices(bootstrap, settings)
+        assert len(got) == len(expected_groups), "exactly one invoice per (customer, currency, PO when split)"
+        actual = {(inv["customer_id"], inv["currency"], inv["purchase_order"]): set(inv["orders"]) for inv in got.values()}
+        assert actual == expected_groups
+        billed = Counter(o for inv in got.values() for o in inv["orders"])
+        assert len(billed) == ORDERS and set(billed.values()) == {1}
+        for inv in got.values():
+            assert inv["trigger"] == "CYCLE_END"
+            assert inv["total"] == sum((ln["net_amount"] for ln in inv["lines"]), Decimal(0)) + inv["tax_total"]
+        seqs = sorted(inv["sequence"] for inv in got.values())
+        assert seqs == list(range(1, len(seqs) + 1)), "no holes, no duplicates after the crash"
+        assert await wait_until(lambda: restarted.metric("invoicing_open_cycles") == 0, timeout=10)
+
+        # late orders: their cycle is closed, so they go into the next one
+        late = [make_order(5000 + i, i, datetime(2026, 11, 20, tzinfo=UTC)) for i in range(3)]
+        await send_orders(bootstrap, settings, late)
+        assert await wait_until(lambda: restarted.metric("invoicing_open_cycle_orders") >= 3, timeout=60)
+        await send_close(settings, bootstrap, at=at)
+        await asyncio.sleep(3)
+        assert len(await invoices(bootstrap, settings)) == len(expected_groups), "the next cycle has not ended yet"
+        await send_close(settings, bootstrap, at=datetime(2027, 1, 2, tzinfo=UTC))
+        assert await wait_until(lambda: _count(bootstrap, settings, len(expected_groups) + 3), timeout=60)
+        newest = [inv for inv in (await invoices(bootstrap, settings)).values() if inv["orders"][0].startswith("erp:SO-50")]
+        assert sorted(inv["orders"][0] for inv in newest) == sorted(o["order_key"] for o in late)
+    finally:
+        restarted.stop()
+
+
+async def _has_invoices(bootstrap: str, settings: Settings) -> bool:
+    return bool(await read_topic(bootstrap, settings.topic("invoices"), count=1, timeout=1))
+
+
+async def _count(bootstrap: str, settings: Settings, n: int) -> bool:
+    return len(await invoices(bootstrap, settings)) >= n
