@@ -6,7 +6,7 @@ from prometheus_client import Counter, Gauge, Histogram
 __all__ = [
     "WEBHOOKS", "WEBHOOK_LATENCY", "EVENTS_IN", "DUPLICATES", "INVOICES_ISSUED", "INVOICED_AMOUNT",
     "DEAD_LETTERS", "DELIVERIES", "DELIVERY_LATENCY", "STAGE_LATENCY", "FETCHES", "ORDER_STATE_UPDATES",
-    "OPEN_CYCLES", "OPEN_CYCLE_ORDERS", "CIRCUIT_STATE", "RATE_LIMIT_WAITS", "ISSUE_LATENCY",
+    "OPEN_CYCLES", "OPEN_CYCLE_ORDERS", "ORDER_STATES", "ORDER_STATES_SWEPT", "CIRCUIT_STATE", "RATE_LIMIT_WAITS", "ISSUE_LATENCY",
 ]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10)
@@ -24,6 +24,8 @@ DELIVERIES = Counter("invoicing_deliveries_total", "Delivery outcomes per target
 DELIVERY_LATENCY = Histogram("invoicing_delivery_seconds", "Time to deliver one invoice to a target, retries included.", ["target"], buckets=_LATENCY_BUCKETS)
 STAGE_LATENCY = Histogram("invoicing_stage_seconds", "Processing time per event and stage.", ["stage"], buckets=_LATENCY_BUCKETS)
 FETCHES = Counter("invoicing_fetches_total", "Thin-event document fetches by platform and outcome.", ["platform", "outcome"])
+ORDER_STATES = Gauge("invoicing_order_states", "Order states held for deduplication (bounded by the retention).")
+ORDER_STATES_SWEPT = Counter("invoicing_order_states_swept_total", "Order states dropped after the dedup retention.")
 OPEN_CYCLES = Gauge("invoicing_open_cycles", "Billing cycles holding orders, not yet closed.")
 OPEN_CYCLE_ORDERS = Gauge("invoicing_open_cycle_orders", "Orders waiting in open billing cycles.")
 CIRCUIT_STATE = Gauge("invoicing_circuit_open", "1 while a target's circuit breaker is open.", ["target"])

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from invoicing.billing import build_draft, unknown_customer
 from invoicing.codec import decode, encode
 from invoicing.errors import CodecError, PipelineError
-from invoicing.metrics import DUPLICATES, ORDER_STATE_UPDATES, STAGE_LATENCY
+from invoicing.metrics import DUPLICATES, ORDER_STATE_UPDATES, ORDER_STATES, ORDER_STATES_SWEPT, STAGE_LATENCY
+
+from streams.channels import partition_of
 
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
@@ -73,12 +75,35 @@ def credit_request(state: dict[str, Any], order: dict[str, Any], invoice_id: str
 def register(p: "Pipeline") -> None:
     orders_table = p.tables.orders
 
+    def sweep(event: Any) -> None:
+        """Drop this partition's order states not touched within the retention (a ``sweep`` command)."""
+        before_ms = json.loads(event.value)["before_ms"]
+        partition = event.message.partition
+        expired = [k for k, v in list(orders_table.items())
+                   if v is not None and partition_of(k, p.settings.partitions) == partition
+                   and json.loads(v).get("updated_ms", 0) < before_ms]
+        for k in expired:
+            del orders_table[k]
+        ORDER_STATES_SWEPT.inc(len(expired))
+        ORDER_STATES.set(sum(1 for _ in orders_table.keys()))
+
+    @p.app.timer(p.settings.sweep_interval, on_leader=True)
+    async def request_sweep() -> None:
+        """The leader asks every partition of the orders topic to drop expired order states."""
+        before_ms = int((time.time() - p.settings.dedup_retention_days * 86400) * 1000)
+        for partition in range(p.settings.partitions):
+            await p.channels.orders.send(key=None, value=json.dumps({"before_ms": before_ms}).encode(),
+                                         partition=partition, headers={"kind": b"sweep"})
+
     @p.app.agent(p.channels.orders, name="bill", concurrency=1)
     async def bill(stream: Any) -> None:
         await p.ready()
         ref = p.reference
         async for event in stream.events():
             started = time.perf_counter()
+            if (event.headers or {}).get("kind") in (b"sweep", "sweep"):
+                sweep(event)
+                continue
             try:
                 order = decode("order_event", event.value)
             except CodecError as exc:
@@ -133,5 +158,7 @@ def register(p: "Pipeline") -> None:
                 ORDER_STATE_UPDATES.labels("held").inc()
             state["events"] = (state.get("events", []) + [order["event_key"]])[-_MAX_EVENTS_KEPT:]
             state["updated_ms"] = int(time.time() * 1000)
+            if current is None:
+                ORDER_STATES.inc()
             orders_table[key] = json.dumps(state, separators=(",", ":")).encode()
             STAGE_LATENCY.labels("bill").observe(time.perf_counter() - started)

@@ -4,11 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import faust
+from aiokafka.partitioner import murmur2
 from faust.types import TopicT
 
 from invoicing.topics import Topics
 
-__all__ = ["Channels", "declare_channels"]
+__all__ = ["Channels", "declare_channels", "partition_of"]
 
 
 @dataclass(frozen=True)
@@ -38,3 +39,9 @@ def declare_channels(app: faust.App, topics: Topics) -> Channels:
         cycle_orders=_raw(app, topics.cycle_orders),
         dead_letters=_raw(app, topics.dead_letters),
     )
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2) gives *key*: commands sent to every
+    partition act only on the table keys that live in their own partition."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions

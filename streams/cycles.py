@@ -21,8 +21,6 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from aiokafka.partitioner import murmur2
-
 from invoicing.billing import build_draft
 from invoicing.codec import decode, encode
 from invoicing.cycles import cycle_for, next_cycle, parse_cycle
@@ -30,16 +28,12 @@ from invoicing.errors import CodecError, PipelineError
 from invoicing.metrics import OPEN_CYCLE_ORDERS, OPEN_CYCLES, ORDER_STATE_UPDATES, STAGE_LATENCY
 
 from streams.bill import credit_request
+from streams.channels import partition_of
 
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
 
-__all__ = ["register", "close_command", "partition_of"]
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition the default Kafka partitioner gives *key* (murmur2)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+__all__ = ["register", "close_command"]
 
 
 def close_command(at: datetime, customer: str | None = None) -> bytes:

@@ -5,6 +5,7 @@ Invoices are read off the `invoices` topic and decoded with fastavro and the .av
 from __future__ import annotations
 
 
+import asyncio
 import random
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
@@ -197,3 +198,29 @@ async def test_cancellation_after_issue_gives_a_credit_note(bootstrap: str, tmp_
 
 def restarted_log(worker: WorkerProcess) -> str:
     return worker.log()[-3000:]
+
+
+async def test_dedup_state_expires_but_a_replay_keeps_its_number(bootstrap: str, tmp_path: Path) -> None:
+    """Order states are dropped after the retention (bounded state); the issued invoice stays,
+    so the same order replayed afterwards gets the same invoice and number, not a new one."""
+    settings = await prepare(tmp_path, bootstrap)
+    batch = orders(400, 3)
+    source = Shopify(PlatformSettings(secret=SecretStr(SECRET)))
+    env = {"INVOICING_DEDUP_RETENTION_DAYS": "0.00002", "INVOICING_SWEEP_INTERVAL": "1"}
+    worker = WorkerProcess(settings, bootstrap, env=env).start()
+    try:
+        async with running_gateway(settings, bootstrap, {"shopify": source}) as base:
+            await post_all(base, [o.requests[-1] for o in batch])
+            first = await invoices_on_topic(bootstrap, settings, 3, timeout=60)
+            assert await wait_until(lambda: worker.metric("invoicing_order_states_swept_total") >= 3, timeout=30), worker.log()[-2000:]
+            assert worker.metric("invoicing_order_states") == 0
+            await post_all(base, [o.requests[-1] for o in batch])  # the platform replays, weeks later
+        await asyncio.sleep(3)
+        msgs = await read_topic(bootstrap, settings.topic("invoices"), timeout=5, idle=1)
+        assert {m.key for m in msgs} == {m.key for m in first}, "no new invoice for a replayed order"
+        by_key: dict[bytes, set[bytes]] = defaultdict(set)
+        for m in msgs:
+            by_key[m.key].add(m.value)
+        assert all(len(v) == 1 for v in by_key.values()), "the replay re-sends the same invoice, byte for byte"
+    finally:
+        worker.stop()
