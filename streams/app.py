@@ -50,5 +50,6 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         broker_commit_interval=1.0,
         table_cleanup_interval=3600.0,
         stream_wait_empty=False,
+        recovery_consistency_check=settings.recovery_consistency_check,
         logging_config=None,
     )

@@ -102,8 +102,9 @@ async def test_signed_webhooks_become_one_invoice_per_order(bootstrap: str, tmp_
         worker.stop()
 
 
-async def test_killed_worker_neither_loses_nor_doubles(bootstrap: str, tmp_path: Path) -> None:
-    settings = await prepare(tmp_path, bootstrap)
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+async def test_killed_worker_neither_loses_nor_doubles(bootstrap: str, tmp_path: Path, store: str) -> None:
+    settings = await prepare(tmp_path, bootstrap, store=store)
     first, second = orders(100, 10), orders(110, 10)
     source = Shopify(PlatformSettings(secret=SecretStr(SECRET)))
     worker = WorkerProcess(settings, bootstrap).start()
