@@ -81,7 +81,11 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         await wait_for_broker(bootstrap)
-        await ensure_topics(settings, bootstrap)
+        topics = await ensure_topics(settings, bootstrap)
+        if settings.schema_registry_url:
+            from invoicing.schema_registry import register_schemas
+
+            await register_schemas(settings.schema_registry_url, topics)
         print(f"gateway listening on http://{args.host}:{args.port}/webhooks/<platform>", flush=True)
         await serve_gateway(settings, bootstrap, args.host, args.port)
 

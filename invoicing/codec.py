@@ -46,6 +46,7 @@ __all__ = [
     "encode",
     "decode",
     "decode_any",
+    "configure_registry_ids",
     "SINGLE_OBJECT_MAGIC",
 ]
 
@@ -116,13 +117,24 @@ def schema_fingerprint(parsed: Any) -> bytes:
     return bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
 
 
+_REGISTRY_IDS: dict[str, int] = {}
+
+
+def configure_registry_ids(ids: dict[str, int]) -> None:
+    """Frame messages the Confluent way with these schema ids (see `invoicing.schema_registry`)."""
+    _REGISTRY_IDS.clear()
+    _REGISTRY_IDS.update(ids)
+    codec.cache_clear()
+    _by_fingerprint.cache_clear()
+
+
 @lru_cache(maxsize=None)
 def codec(name: str) -> Codec:
     """The codec for schema *name*, parsed once per process."""
     if name not in SCHEMA_NAMES:
         raise CodecError(f"unknown schema {name!r}")
     parsed = load_schema(name)
-    return Codec(name=name, schema=parsed, fingerprint=schema_fingerprint(parsed))
+    return Codec(name=name, schema=parsed, fingerprint=schema_fingerprint(parsed), registry_id=_REGISTRY_IDS.get(name))
 
 
 def encode(name: str, record: Mapping[str, Any]) -> bytes:

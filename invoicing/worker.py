@@ -21,7 +21,11 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(wait_for_broker(bootstrap))
-    loop.run_until_complete(ensure_topics(settings, bootstrap))
+    topics = loop.run_until_complete(ensure_topics(settings, bootstrap))
+    if settings.schema_registry_url:
+        from invoicing.schema_registry import register_schemas
+
+        loop.run_until_complete(register_schemas(settings.schema_registry_url, topics))
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="0.0.0.0")
     pipeline = Pipeline(settings, bootstrap)

@@ -1,9 +1,16 @@
 """Deliver one invoice to one sink: look up, create, retry with jittered backoff, receipt.
 
 The sequence per (invoice, target) is find → create → (on error) wait and repeat,
-up to ``sink_max_attempts``. A target that answered ``Retry-After`` is waited for.
-Fatal errors (validation, auth) are not retried. The caller parks whatever is
-not delivered on the dead-letter topic; nothing is dropped.
+up to ``sink_max_attempts``. A target that answered ``Retry-After`` is never
+called sooner; when it asks for longer than ``sink_backoff_max`` the invoice is
+parked (retriable) instead of holding the agent. An answer that cannot be
+parsed is retried like a 5xx. Fatal errors (validation, auth) are not retried.
+The caller parks whatever is not delivered on the dead-letter topic; nothing
+is dropped.
+
+Metrics per target (``invoicing_deliveries_total{outcome}``): ``ok`` /
+``already_present`` per delivered invoice, ``failed`` per failed call,
+``retried`` per retry, ``parked`` per invoice given up on.
 """
 from __future__ import annotations
 
@@ -34,11 +41,11 @@ class DeliveryResult:
 
 
 def backoff_delay(attempt: int, settings: Settings, retry_after: float | None = None) -> float:
-    """Full-jitter exponential backoff; a target's Retry-After is honoured as the floor."""
+    """Full-jitter exponential backoff; a target's Retry-After is the floor (the target is never called sooner)."""
     cap = min(settings.sink_backoff_max, settings.sink_backoff_base * (2 ** (attempt - 1)))
     delay = random.uniform(cap / 2, cap)
     if retry_after is not None:
-        delay = max(delay, min(retry_after, settings.sink_backoff_max))
+        delay = max(delay, retry_after)
     return delay
 
 
@@ -48,7 +55,7 @@ async def deliver(sink: Sink, invoice: Mapping[str, Any], settings: Settings) ->
     attempts = 0
     last: SinkError | None = None
     guard = guard_for(sink.target, sink.rate_limit_per_minute, threshold=settings.circuit_threshold,
-                      cooldown=settings.circuit_cooldown)
+                      cooldown=settings.circuit_cooldown, tenant=getattr(sink.settings, "tenant", None))
 
     async def call(coro_factory: Any) -> Any:
         guard.breaker.before_call()
@@ -71,8 +78,10 @@ async def deliver(sink: Sink, invoice: Mapping[str, Any], settings: Settings) ->
                 return DeliveryResult("DELIVERED", attempts, ref.external_id)
             except CircuitOpen as exc:
                 DELIVERIES.labels(sink.target, "parked").inc()
-                return DeliveryResult("PARKED", attempts, detail=str(exc), retriable=True)
+                detail = f"{exc}; last error: {last}" if last is not None else str(exc)
+                return DeliveryResult("PARKED", attempts, detail=detail, retriable=True)
             except FatalSinkError as exc:
+                DELIVERIES.labels(sink.target, "failed").inc()
                 DELIVERIES.labels(sink.target, "parked").inc()
                 return DeliveryResult("PARKED", attempts, detail=f"{type(exc).__name__}: {exc}")
             except RetriableSinkError as exc:
@@ -81,10 +90,19 @@ async def deliver(sink: Sink, invoice: Mapping[str, Any], settings: Settings) ->
                 last = RetriableSinkError(f"timed out after {settings.sink_timeout}s ({type(exc).__name__})")
             except httpx.TransportError as exc:
                 last = RetriableSinkError(f"connection failed: {type(exc).__name__}: {exc}")
+            except (httpx.HTTPError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+                # an answer that is not the platform's documented shape (a proxy's HTML page, a cut body)
+                last = RetriableSinkError(f"unexpected answer: {type(exc).__name__}: {str(exc)[:200]}")
             guard.breaker.failure()
+            DELIVERIES.labels(sink.target, "failed").inc()
+            retry_after = last.retry_after
+            if retry_after is not None and retry_after > settings.sink_backoff_max:
+                DELIVERIES.labels(sink.target, "parked").inc()
+                return DeliveryResult("PARKED", attempts, retriable=True,
+                                      detail=f"{last} (Retry-After {retry_after:g}s is longer than "
+                                             f"INVOICING_SINK_BACKOFF_MAX {settings.sink_backoff_max:g}s: replay later)")
             if attempts < settings.sink_max_attempts:
                 DELIVERIES.labels(sink.target, "retried").inc()
-                retry_after = last.retry_after if isinstance(last, RetriableSinkError) else None
                 await asyncio.sleep(backoff_delay(attempts, settings, retry_after))
         DELIVERIES.labels(sink.target, "parked").inc()
         return DeliveryResult("PARKED", attempts, detail=f"retries exhausted: {last}", retriable=True)

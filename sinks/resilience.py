@@ -1,10 +1,12 @@
 """Per-target protection: a token-bucket rate limiter and a circuit breaker.
 
-One `TargetGuard` per target (and tenant) is shared by all deliveries in a
-worker. The limiter spaces calls to the rate the platform publishes (e.g. Xero
-60/min, QuickBooks 500/min); the breaker opens after consecutive failures so a
-dead target fails fast (its invoices are parked, not retried in a loop) while
-the others keep flowing, and lets one trial call through after a cool-down.
+One `TargetGuard` per (target, tenant) is shared by all deliveries in a
+worker. The limiter spaces calls to the rate the platform publishes per tenant
+(e.g. Xero 60/min per organisation, QuickBooks 500/min per realm); the breaker
+opens after consecutive failures so a dead target fails fast (its invoices are
+parked, not retried in a loop) while the others keep flowing, and lets a trial
+call through after a cool-down. The ``invoicing_circuit_open`` gauge is per
+target: 1 while any of its tenants' circuits is open.
 """
 from __future__ import annotations
 
@@ -76,13 +78,13 @@ class CircuitBreaker:
         self.failures = 0
         if self.opened_at is not None:
             self.opened_at = None
-            CIRCUIT_STATE.labels(self.target).set(0)
+            _publish_state(self.target)
 
     def failure(self) -> None:
         self.failures += 1
         if self.failures >= self.threshold:
             self.opened_at = time.monotonic()
-            CIRCUIT_STATE.labels(self.target).set(1)
+            _publish_state(self.target)
 
     @property
     def is_open(self) -> bool:
@@ -95,13 +97,30 @@ class TargetGuard:
     limiter: RateLimiter | None = None
 
 
-_GUARDS: dict[str, TargetGuard] = {}
+_GUARDS: dict[tuple[str, str | None], TargetGuard] = {}
 
 
-def guard_for(target: str, per_minute: float | None, *, threshold: int = 5, cooldown: float = 30.0) -> TargetGuard:
-    """The process-wide guard of *target*."""
-    g = _GUARDS.get(target)
+def _publish_state(target: str) -> None:
+    """``invoicing_circuit_open{target}``: 1 while any tenant's circuit of *target* is open."""
+    is_open = any(g.breaker.is_open for (t, _), g in _GUARDS.items() if t == target)
+    CIRCUIT_STATE.labels(target).set(1 if is_open else 0)
+
+
+def guard_for(target: str, per_minute: float | None, *, threshold: int = 5, cooldown: float = 30.0,
+              tenant: str | None = None) -> TargetGuard:
+    """The process-wide guard of *target* for *tenant* (rate limits and outages are per tenant).
+
+    Args:
+        target: the sink's target name.
+        per_minute: the tenant's published request limit (None: no limiter).
+        threshold: consecutive failures that open the circuit.
+        cooldown: seconds an open circuit waits before a trial call.
+        tenant: the tenant, realm, company or organisation id (`PlatformSettings.tenant`), if any.
+    """
+    key = (target, tenant or None)
+    g = _GUARDS.get(key)
     if g is None:
         g = TargetGuard(CircuitBreaker(target, threshold, cooldown), RateLimiter(per_minute) if per_minute else None)
-        _GUARDS[target] = g
+        _GUARDS[key] = g
+        _publish_state(target)  # the gauge exists (0) from the first delivery on
     return g

@@ -32,6 +32,9 @@ async def _deliver_target(p: "Pipeline", invoice: dict[str, Any], target: str) -
         return target, await deliver_one(p.sink(target), invoice, p.settings)
     except PipelineError as exc:
         return target, DeliveryResult("PARKED", 1, detail=f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a sink's bug must not stop the agent (every target would stall)
+        return target, DeliveryResult("PARKED", 1, detail=f"unexpected {type(exc).__name__}: {str(exc)[:200]}",
+                                      retriable=True)
 
 
 def register(p: "Pipeline") -> None:
