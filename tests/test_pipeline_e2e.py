@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from invoicing.audit_cli import audit_topic
 from invoicing.broker import ensure_topics
 from invoicing.codec import decode
 from invoicing.reference_store import publish_reference
@@ -126,6 +127,8 @@ async def test_killed_worker_neither_loses_nor_doubles(bootstrap: str, tmp_path:
         assert set(billed) == {o.order_ref for o in first + second}, restarted.log()[-3000:]
         assert all(n == 1 for n in billed.values())
         check_numbering(invoices)
+        report = await audit_topic(settings, bootstrap)  # what `invoicing audit numbers` reports
+        assert report.ok and report.invoices == 20, report.text()
     finally:
         restarted.stop()
         worker.stop()
