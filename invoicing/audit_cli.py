@@ -1,7 +1,6 @@
 """``invoicing audit numbers [--json] [--series S]``: prove each numbering series has no holes.
 
-Reads the whole ``invoices`` topic from the beginning (up to the end offsets seen at the
-start) and runs `invoicing.audit.audit_numbers` over it. Exit code 0 when every series is
+Reads the whole ``invoices`` topic from the beginning to its end and runs `invoicing.audit.audit_numbers` over it. Exit code 0 when every series is
 clean, 1 when there are problems (2 when the topic cannot be read completely).
 """
 from __future__ import annotations
@@ -9,56 +8,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import time
 from typing import Any
-
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from invoicing.audit import AuditReport, InvoiceMessage, audit_numbers
 from invoicing.codec import decode
 from invoicing.errors import CodecError, PipelineError
+from invoicing.kafka_read import read_all
 from invoicing.settings import Settings
 
 __all__ = ["add_commands", "read_invoices", "numbers_command"]
 
 
 async def read_invoices(bootstrap: str, topic: str, *, timeout: float = 120.0) -> list[InvoiceMessage]:
-    """Every message of *topic*, from offset 0 to the end offsets at the start.
+    """Every message of *topic*, from offset 0 to its end.
 
     Raises:
         PipelineError: the topic does not exist, or could not be read to its end in *timeout*
             (an audit of part of a topic would report holes that are not there).
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()  # noqa: SLF001
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            raise PipelineError(f"topic {topic} does not exist")
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        pending = {tp for tp, end in ends.items() if end > 0}
-        out: list[InvoiceMessage] = []
-        deadline = time.monotonic() + timeout
-        while pending:
-            if time.monotonic() > deadline:
-                left = ", ".join(f"{tp.partition}" for tp in sorted(pending, key=lambda t: t.partition))
-                raise PipelineError(f"{topic}: partitions {left} not read to their end within {timeout:g} s")
-            batch = await consumer.getmany(*pending, timeout_ms=1000)
-            for tp, msgs in batch.items():
-                for m in msgs:
-                    if m.offset >= ends[tp]:
-                        break
-                    out.append(_message(m))
-                if msgs and msgs[-1].offset + 1 >= ends[tp]:
-                    pending.discard(tp)
-        return out
-    finally:
-        await consumer.stop()
+    return [_message(m) for m in await read_all(bootstrap, topic, timeout=timeout, missing_ok=False)]
 
 
 def _message(m: Any) -> InvoiceMessage:

@@ -11,11 +11,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from invoicing.codec import decode
 from invoicing.errors import CodecError
 from invoicing.jsonify import to_jsonable
+from invoicing.kafka_read import read_all
 from invoicing.settings import Settings
 from invoicing.topics import Topics
 
@@ -29,41 +30,11 @@ class DeadLetterEntry:
     replayed: bool
 
 
-async def _read_all(bootstrap: str, topic: str) -> list[Any]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: list[Any] = []
-        pending = {tp for tp, end in ends.items() if end > 0}
-        while pending:
-            batch = await consumer.getmany(timeout_ms=1000)
-            if not batch:
-                break
-            for tp, msgs in batch.items():
-                out.extend(msgs)
-                if msgs[-1].offset + 1 >= ends[tp]:
-                    pending.discard(tp)
-        return out
-    finally:
-        await consumer.stop()
-
-
 async def read_dead_letters(settings: Settings, bootstrap: str) -> list[DeadLetterEntry]:
     topics = Topics.from_settings(settings)
-    replayed = {m.key.decode() for m in await _read_all(bootstrap, topics.dlq_replayed) if m.key and m.value}
+    replayed = {m.key.decode() for m in await read_all(bootstrap, topics.dlq_replayed) if m.key and m.value}
     entries = []
-    for m in await _read_all(bootstrap, topics.dead_letters):
+    for m in await read_all(bootstrap, topics.dead_letters):
         pos = f"{m.partition}:{m.offset}"
         try:
             rec = decode("dead_letter", m.value)

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from invoicing.kafka_read import catch_up
 from invoicing.reference import ReferenceData, load_reference_file
 from invoicing.settings import Settings
 from invoicing.topics import Topics
@@ -70,15 +71,8 @@ class ReferenceFollower:
                 parts.append(TopicPartition(name, p))
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts) if parts else {}
-        pending = {tp for tp, end in ends.items() if end > 0}
-        while pending:
-            batch = await consumer.getmany(timeout_ms=500)
-            for tp, msgs in batch.items():
-                for m in msgs:
-                    self._apply(m.topic, m.key, m.value)
-                if msgs and msgs[-1].offset + 1 >= ends[tp]:
-                    pending.discard(tp)
+        for m in await catch_up(consumer, parts):
+            self._apply(m.topic, m.key, m.value)
         self.ready.set()
         log.info("reference data loaded: %d sellers, %d customers, %d products", len(self.data.sellers),
                  len(self.data.customers), len(self.data.products))
