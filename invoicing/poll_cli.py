@@ -44,7 +44,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     from invoicing.cli import add_common_options
 
-    p = sub.add_parser("poll", help="poll platforms without webhooks (Wave) onto the raw-events topic")
+    p = sub.add_parser("poll", help="poll platforms without webhooks (Wave), or with polling enabled (INVOICING_WOOCOMMERCE_POLL / INVOICING_ODOO_POLL), onto the raw-events topic")
     add_common_options(p)
     p.add_argument("--once", action="store_true", help="one poll cycle, then exit")
     p.add_argument("--platform", help="only this platform")

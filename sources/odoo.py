@@ -15,27 +15,50 @@
 * Thin-ish: the worker reads the order, its invoice partner and lines through the JSON-2 API
   (``POST /json/2/<model>/read``, ``Authorization: bearer <API key>`` = ``INVOICING_ODOO_API_KEY``,
   ``X-Odoo-Database`` = ``INVOICING_ODOO_TENANT``). Discounts are percentages in Odoo.
+* Polling (optional, ``INVOICING_ODOO_POLL=true``; the webhook stays the default): because the
+  webhook is fire-and-forget, `invoicing poll` can reconcile with JSON-2
+  ``POST /json/2/sale.order/search_read`` (domain ``write_date > cursor``, ``state = sale``,
+  ``invoice_status = to invoice``; order ``write_date asc, id asc``). Each order becomes the body
+  the webhook would have posted (``_model``, ``_id``, ``state``, ``invoice_status``, ``write_date``),
+  so it gets the same event id ``sale.order/<id>/<write_date>`` and the same order key, and a
+  webhook and a poll of the same change dedupe downstream. ``write_date`` is the transaction's
+  start, so a late commit can carry an older stamp: the cursor keeps an overlap window
+  (``INVOICING_ODOO_POLL_OVERLAP_SECONDS``, default 300 s) of ``(id, write_date)`` already seen.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, ClassVar, Mapping
 
 import httpx
+from pydantic import Field
 
 from invoicing.fetch import fetch_json
 from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError
+from invoicing.exact import dumps_exact
 from invoicing.money import to_decimal
+from invoicing.poller import PollBatch, PollCursor, PollOptions, poll_keyset, raw_event_from_poll
 from invoicing.webhook_auth import presented_tokens, require_token
 from sinks.auth import StaticBearer
 from sources.base import (EventInfo, InboundRequest, Source, ThinEvent, body_digest, order_event, order_line, parse_json,
                           parse_time, party)
 
-__all__ = ["Odoo", "trigger_of", "ORDER_FIELDS", "LINE_FIELDS", "PARTNER_FIELDS"]
+__all__ = ["Odoo", "OdooSourceSettings", "trigger_of", "ORDER_FIELDS", "LINE_FIELDS", "PARTNER_FIELDS", "POLL_FIELDS",
+           "POLL_DOMAIN"]
 
 ORDER_FIELDS = ["name", "state", "invoice_status", "currency_id", "partner_invoice_id", "order_line", "amount_total",
                 "client_order_ref", "date_order", "write_date"]
 LINE_FIELDS = ["name", "product_id", "product_uom_qty", "qty_to_invoice", "price_unit", "discount", "display_type"]
 PARTNER_FIELDS = ["name", "email", "vat", "ref", "street", "street2", "city", "zip", "state_id", "country_code"]
+#: what a poll reads (the fields the webhook posts at least)
+POLL_FIELDS = ["name", "state", "invoice_status", "write_date"]
+#: the "ready to invoice" condition a poll asks for, besides ``write_date > cursor``
+POLL_DOMAIN: list[list[str]] = [["state", "=", "sale"], ["invoice_status", "=", "to invoice"]]
+
+
+class OdooSourceSettings(PollOptions):
+    poll_overlap_seconds: float = Field(300.0, ge=0, description="Window below the watermark re-read on every poll "
+                                        "(write_date is the transaction start, so long transactions commit late).")
 
 
 def trigger_of(doc: Mapping[str, Any]) -> str | None:
@@ -55,6 +78,8 @@ class Odoo(Source):
     platform = "odoo"
     thin = True
     signs_body = False
+    transport = "both"
+    settings_class = OdooSourceSettings
 
     def verify(self, request: InboundRequest) -> None:
         require_token(self.secret(), presented_tokens(request.headers, request.query_params(), query_names=("token",)),
@@ -83,16 +108,59 @@ class Odoo(Source):
                           resource_id=str(doc["_id"]), occurred_at=parse_time(doc.get("write_date"), raw["received_at"]),
                           attributes={"action": str(doc.get("_action") or "")})]
 
-    async def _read(self, client: httpx.AsyncClient, model: str, ids: list[int], fields: list[str]) -> list[dict[str, Any]]:
+    async def _call(self, client: httpx.AsyncClient, model: str, method: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """``POST /json/2/<model>/<method>`` with the API key and database; the answer must be a list."""
         key, db = self.settings.api_key, self.settings.tenant
         if key is None or not db:
             raise ConfigError("odoo: INVOICING_ODOO_API_KEY and INVOICING_ODOO_TENANT (database) are required")
-        result = await fetch_json(client, self.platform, "POST", f"{self.base_url()}/json/2/{model}/read",
+        result = await fetch_json(client, self.platform, "POST", f"{self.base_url()}/json/2/{model}/{method}",
                                   auth=StaticBearer(key.get_secret_value(), scheme="bearer"),
-                                  json={"ids": ids, "fields": fields}, headers={"X-Odoo-Database": db})
+                                  json=params, headers={"X-Odoo-Database": db})
         if not isinstance(result, list):
-            raise FetchError(f"odoo: {model}/read did not answer a list", retriable=False)
+            raise FetchError(f"odoo: {model}/{method} did not answer a list", retriable=False)
         return result
+
+    async def _read(self, client: httpx.AsyncClient, model: str, ids: list[int], fields: list[str]) -> list[dict[str, Any]]:
+        return await self._call(client, model, "read", {"ids": ids, "fields": fields})
+
+    async def poll(self, client: httpx.AsyncClient, cursor: PollCursor) -> PollBatch:
+        """Sale orders ready to invoice whose ``write_date`` is past *cursor*, as the raw events
+        the webhook would have given, and the advanced cursor.
+
+        Raises:
+            FetchError: the API failed or is not configured (the cursor stays where it was).
+        """
+        options: OdooSourceSettings = self.settings  # type: ignore[assignment]
+        try:
+            url = f"{self.base_url()}/json/2/sale.order/search_read"
+        except ConfigError as exc:
+            raise FetchError(str(exc), retriable=True) from None
+
+        async def page_of(since: datetime, page: int) -> list[dict[str, Any]]:
+            domain = [["write_date", ">", since.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")], *POLL_DOMAIN]
+            try:
+                rows = await self._call(client, "sale.order", "search_read", {
+                    "domain": domain, "fields": POLL_FIELDS, "order": "write_date asc, id asc",
+                    "limit": options.poll_page_size, "offset": (page - 1) * options.poll_page_size})
+            except ConfigError as exc:
+                raise FetchError(str(exc), retriable=True) from None
+            if not all(isinstance(r, dict) for r in rows):
+                raise FetchError("odoo: sale.order/search_read did not answer records", retriable=True)
+            return rows
+
+        def record_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
+            doc = {"_action": "invoicing poll (write_date)", "_id": row["id"], "_model": "sale.order",
+                   **{k: v for k, v in row.items() if not k.startswith("_")}}
+            body = dumps_exact(dict(sorted(doc.items()))).encode()  # keys sorted, like the webhook
+            return raw_event_from_poll(self, body, {"content-type": "application/json"}, url=url)
+
+        def row_id(row: Mapping[str, Any]) -> str:
+            if not isinstance(row.get("id"), int):
+                raise PayloadError("sale.order without an integer id")
+            return str(row["id"])
+
+        return await poll_keyset(cursor, page_of, options=options, platform=self.platform, record_of=record_of,
+                                 item_at=lambda r: parse_time(r["write_date"]), item_id=row_id)
 
     async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
         orders = await self._read(client, "sale.order", [int(event.resource_id)], ORDER_FIELDS)
