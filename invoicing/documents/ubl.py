@@ -1,22 +1,43 @@
-"""UBL 2.1 Peppol BIS Billing 3.0: an issued invoice or credit note as XML.
+"""UBL 2.1 invoices and credit notes: Peppol BIS Billing 3.0, or EN 16931 core UBL.
+
+Which one an invoice gets is :func:`ubl_profile`:
+
+* ``"peppol"``: seller **and** buyer have an electronic address under a scheme Peppol accepts
+  (a configured ``endpoint_id``/``endpoint_scheme``, or a VAT id under its country's EAS
+  code, e.g. 9930 for DE). The document is Peppol BIS Billing 3.0 (``CustomizationID``
+  ``urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0``, ``ProfileID``
+  billing 01) and passes the UBL XSD, the CEN EN 16931 rules and the Peppol rules.
+* ``"en16931"``: anyone else, i.e. a buyer known only by e-mail (a webshop customer with no
+  reference data). Peppol requires a buyer EndpointID from its EAS list (PEPPOL-EN16931-R010,
+  -CL008), and such a buyer is not on the Peppol network, so a Peppol document for it would
+  need a made-up identifier. It gets EN 16931 core UBL instead (``CustomizationID``
+  ``urn:cen.eu:en16931:2017``, no ``ProfileID``, buyer EndpointID ``schemeID="EM"`` = its
+  e-mail, which EN 16931's EAS list allows); it passes the UBL XSD and the EN 16931 rules.
 
 Example::
 
     xml = render_ubl(invoice)          # bytes, UTF-8, <Invoice> or <CreditNote>
+    ubl_profile(invoice)               # "peppol" | "en16931"
 """
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from lxml import etree
 
-from invoicing.documents._fields import amount, endpoint, is_credit_note, number, percent
+from invoicing.documents._fields import amount, endpoint, is_credit_note, number, peppol_endpoint, percent
 
-__all__ = ["render_ubl", "CUSTOMIZATION_ID", "PROFILE_ID"]
+__all__ = ["render_ubl", "ubl_profile", "UblProfile", "CUSTOMIZATION_ID", "PEPPOL_CUSTOMIZATION_ID",
+           "EN16931_CUSTOMIZATION_ID", "CUSTOMIZATION_IDS", "PROFILE_ID"]
 
-CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
-PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+UblProfile = Literal["peppol", "en16931"]
+
+PEPPOL_CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
+EN16931_CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017"
+CUSTOMIZATION_ID = PEPPOL_CUSTOMIZATION_ID  # the Peppol one, as before
+CUSTOMIZATION_IDS: dict[str, str] = {"peppol": PEPPOL_CUSTOMIZATION_ID, "en16931": EN16931_CUSTOMIZATION_ID}
+PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"  # Peppol documents only
 
 _CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 _CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
@@ -98,12 +119,23 @@ def _delivery(root: etree._Element, invoice: Mapping[str, Any]) -> None:
         root.remove(d)
 
 
+def ubl_profile(invoice: Mapping[str, Any]) -> UblProfile:
+    """``"peppol"`` when seller and buyer both have a Peppol electronic address, else ``"en16931"``."""
+    if peppol_endpoint(invoice["seller"]) and peppol_endpoint(invoice["buyer"]):
+        return "peppol"
+    return "en16931"
+
+
 def render_ubl(invoice: Mapping[str, Any]) -> bytes:
-    """The invoice as Peppol BIS Billing 3.0 UBL (``CreditNote`` for credit notes).
+    """The invoice as UBL 2.1 (``CreditNote`` for credit notes), profile as :func:`ubl_profile` says.
+
+    Peppol BIS Billing 3.0 for a buyer with a Peppol electronic address; EN 16931 core UBL
+    for one without (see the module's docstring).
 
     Args:
         invoice: a decoded ``Invoice`` record (schemas/invoice.avsc).
     """
+    profile = ubl_profile(invoice)
     credit = is_credit_note(invoice)
     root_tag = "CreditNote" if credit else "Invoice"
     root = etree.Element(f"{{{_ROOT_NS[root_tag]}}}{root_tag}",
@@ -113,8 +145,9 @@ def render_ubl(invoice: Mapping[str, Any]) -> bytes:
     def amt(parent: etree._Element, tag: str, value: Decimal) -> None:
         _cbc(parent, tag, amount(value, cur), currencyID=cur)
 
-    _cbc(root, "CustomizationID", CUSTOMIZATION_ID)
-    _cbc(root, "ProfileID", PROFILE_ID)
+    _cbc(root, "CustomizationID", CUSTOMIZATION_IDS[profile])
+    if profile == "peppol":  # BT-23 is Peppol's business process; an EN 16931 core document has none
+        _cbc(root, "ProfileID", PROFILE_ID)
     _cbc(root, "ID", invoice["number"])
     _cbc(root, "IssueDate", invoice["issue_date"].isoformat())
     if not credit:

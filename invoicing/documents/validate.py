@@ -3,12 +3,21 @@
 The rule files are compiled XSLT 2 stylesheets (schematron compiled to SVRL output),
 run with saxonche. Each stylesheet is compiled once per process and reused.
 
+UBL is checked against a *profile* (see :func:`invoicing.documents.ubl.ubl_profile`):
+
+* ``"peppol"``: XSD + CEN EN 16931 rules + Peppol BIS 3 rules.
+* ``"en16931"``: XSD + CEN EN 16931 rules, and the ``CustomizationID`` must be EN 16931's.
+* ``None`` (default): as the document declares itself.
+
+Whatever the profile asked for, a document whose ``CustomizationID`` claims Peppol BIS is
+always run through the Peppol rules: a document cannot claim Peppol and skip them.
+
 Example::
 
-    from invoicing.documents import render_ubl
+    from invoicing.documents import render_ubl, ubl_profile
     from invoicing.documents.validate import validate_ubl
 
-    errors = validate_ubl(render_ubl(invoice))
+    errors = validate_ubl(render_ubl(invoice), profile=ubl_profile(invoice))
     assert not errors, errors
 """
 from __future__ import annotations
@@ -26,7 +35,7 @@ from invoicing.errors import PipelineError
 
 __all__ = [
     "ValidationFailed", "Finding", "validate_ubl", "validate_cii", "check_ubl", "check_cii",
-    "run_rules", "rule_file", "RULE_FILES",
+    "run_rules", "rule_file", "RULE_FILES", "UBL_PROFILES",
 ]
 
 SVRL = "http://purl.oclc.org/dsdl/svrl"
@@ -136,15 +145,40 @@ def _xsd_errors(xml: bytes, flavor: str, level: str = "autodetect") -> list[str]
     return []
 
 
-def check_ubl(xml: bytes) -> tuple[list[str], list[Finding]]:
-    """XSD, CEN EN 16931 UBL rules and Peppol BIS 3 rules: (errors, warnings)."""
+_UBL_CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
+UBL_PROFILES = ("peppol", "en16931")
+
+
+def _customization_id(root: etree._Element) -> str:
+    return " ".join((root.findtext(f"{{{_UBL_CBC}}}CustomizationID") or "").split())
+
+
+def check_ubl(xml: bytes, profile: str | None = None) -> tuple[list[str], list[Finding]]:
+    """XSD and the rules of *profile* (module docstring): (errors, warnings).
+
+    Args:
+        profile: ``"peppol"``, ``"en16931"`` or None for the one the document declares.
+
+    Raises:
+        ValueError: an unknown *profile*.
+    """
+    from invoicing.documents.ubl import EN16931_CUSTOMIZATION_ID, PEPPOL_CUSTOMIZATION_ID
+
+    if profile is not None and profile not in UBL_PROFILES:
+        raise ValueError(f"unknown UBL profile {profile!r}; expected one of {UBL_PROFILES}")
     try:
         root = etree.fromstring(xml)
     except etree.XMLSyntaxError as exc:
         return [f"xml: {exc}"], []
     flavor = "ubl-2.1-creditnote" if etree.QName(root).localname == "CreditNote" else "ubl-2.1-invoice"
     errors = _xsd_errors(xml, flavor)
-    findings = run_rules("en16931-ubl", xml) + run_rules("peppol-ubl", xml)
+    declared = _customization_id(root)
+    claims_peppol = declared.startswith(PEPPOL_CUSTOMIZATION_ID)
+    if profile == "en16931" and not claims_peppol and not declared.startswith(EN16931_CUSTOMIZATION_ID):
+        errors.append(f"profile en16931: CustomizationID {declared!r} is not {EN16931_CUSTOMIZATION_ID!r}")
+    findings = run_rules("en16931-ubl", xml)
+    if profile == "peppol" or claims_peppol:
+        findings += run_rules("peppol-ubl", xml)
     errors += [str(f) for f in findings if f.fatal]
     return errors, [f for f in findings if not f.fatal]
 
@@ -161,12 +195,14 @@ def check_cii(xml: bytes) -> tuple[list[str], list[Finding]]:
     return errors, [f for f in findings if not f.fatal]
 
 
-def validate_ubl(xml: bytes) -> list[str]:
-    """Errors of a UBL 2.1 invoice or credit note (XSD, EN 16931, Peppol); [] when valid.
+def validate_ubl(xml: bytes, profile: str | None = None) -> list[str]:
+    """Errors of a UBL 2.1 invoice or credit note under *profile* (see :func:`check_ubl`); [] when valid.
 
-    Warnings are not errors. Raises nothing for invalid documents.
+    Pass ``profile=ubl_profile(invoice)`` to hold a rendering to what the invoice must be
+    (``"peppol"``: XSD, EN 16931 and Peppol rules). Warnings are not errors. Raises nothing
+    for invalid documents.
     """
-    return check_ubl(xml)[0]
+    return check_ubl(xml, profile)[0]
 
 
 def validate_cii(xml: bytes) -> list[str]:

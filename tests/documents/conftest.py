@@ -12,7 +12,8 @@ from invoicing.documents import validate
 # n -> customer: 1 FR (K), 2 NL (K + AE), 3 NO (G), 4 DE (S, endpoint 0088), 5 US TX (sales tax),
 # 6 US CA (E, resale), 7 unknown DE webshop buyer (S), 8 unknown JP buyer (G, JPY), 9 DE with VAT id.
 SAMPLES = range(1, 19)
-UNKNOWN_BUYERS = {"shopify:9900000001", "shopify:9900000002"}  # no endpoint, no VAT id: e-mail only
+# No reference data, no endpoint, no VAT id: known by e-mail only, so EN 16931 core UBL, not Peppol.
+UNKNOWN_BUYERS = {"shopify:9900000001", "shopify:9900000002"}
 
 _PRODUCTS = [
     ("KS-SC-7.5", "Screw compressor SC 7.5 kW, 10 bar", "8450.00"),

@@ -1,15 +1,16 @@
 """The customer PDF: every EU VAT Directive Art. 226 field, pagination, scripts, currencies."""
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 
 import pytest
 from pypdf import PdfReader
 
-from invoicing.documents import document_hashes, render_pdf
+from invoicing.documents import document_hashes, render_facturx, render_pdf
 from invoicing.documents.bench import documents_per_second
-from invoicing.documents.pdf import money_text, price_text, quantity_text
+from invoicing.documents.pdf import cjk_font_embedded, money_text, price_text, quantity_text
 from tests.documents.conftest import SAMPLES, long_invoice
 from tests.support import sample_invoice
 
@@ -88,6 +89,33 @@ def test_japanese_customer_name_is_extractable() -> None:
     assert "東京エアテック株式会社" in " ".join(_pages(render_pdf(invoice)))
 
 
+def _fonts(pdf: bytes) -> dict[str, bool]:
+    """BaseFont -> embedded, for every font any page uses."""
+    out = {}
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for ref in page["/Resources"]["/Font"].values():
+            font = ref.get_object()
+            desc = font.get("/FontDescriptor")
+            if font.get("/Subtype") == "/Type0":
+                desc = font["/DescendantFonts"][0].get_object().get("/FontDescriptor")
+            desc = desc.get_object() if desc is not None else {}
+            out[str(font["/BaseFont"])] = any(k in desc for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+    return out
+
+
+@pytest.mark.skipif(not cjk_font_embedded(), reason="matplotlib-fontja (IPAexGothic) not installed: "
+                    "Japanese text falls back to the non-embedded CID font (see invoicing.documents.facturx)")
+@pytest.mark.parametrize("n", [8, 4])
+def test_every_font_of_the_facturx_pdf_is_embedded(n: int) -> None:
+    invoice = sample_invoice(n)
+    fonts = _fonts(render_facturx(invoice))
+    assert fonts and all(fonts.values()), fonts
+    assert not any("Helvetica" in f or "Heisei" in f for f in fonts)
+    if n == 8:
+        assert any("IPAexGothic" in f for f in fonts)
+        assert "東京エアテック株式会社" in " ".join(_pages(render_pdf(invoice)))
+
+
 def test_jpy_amounts_have_no_decimals() -> None:
     invoice = sample_invoice(8)
     assert invoice["currency"] == "JPY"
@@ -101,6 +129,10 @@ def test_rendering_is_deterministic() -> None:
     assert document_hashes(sample_invoice(2)) == document_hashes(sample_invoice(2))
     assert set(document_hashes(sample_invoice(2))) == {"pdf", "ubl", "cii"}
     assert document_hashes(sample_invoice(2)) != document_hashes(sample_invoice(3))
+    with_fx = document_hashes(sample_invoice(8), facturx=True)
+    assert set(with_fx) == {"pdf", "ubl", "cii", "facturx"}
+    assert with_fx == document_hashes(sample_invoice(8), facturx=True)
+    assert with_fx["facturx"] == hashlib.sha256(render_facturx(sample_invoice(8))).hexdigest()
 
 
 def test_bench_reports_rates() -> None:
