@@ -1,9 +1,10 @@
-"""QuickBooks Online Accounting API: ``POST /v3/company/{realmId}/invoice?minorversion=75&requestid=…``.
+"""QuickBooks Online Accounting API: ``POST /v3/company/{realmId}/invoice?minorversion=75&requestid=…``,
+or ``…/salesreceipt`` for a cash sale (an invoice fully paid when it was issued).
 
 Delivery guarantee: exactly once per invoice number. Every create carries
 ``requestid`` (≤50 chars, unique per realm): QuickBooks answers a repeated
 request id with the original response instead of creating a second invoice.
-`find_invoice` runs ``select * from Invoice where DocNumber = '<our number>'``
+`find_invoice` runs ``select * from Invoice (or SalesReceipt) where DocNumber = '<our number>'``
 first, so a crash after QuickBooks accepted but before our receipt is found
 on redelivery. Idempotency key: our ``invoice_id`` (hashed when longer than
 50 chars); look-up key: ``DocNumber`` = our number (max 21 chars).
@@ -27,7 +28,7 @@ from invoicing.settings import PlatformSettings
 from sinks.auth import OAuth2RefreshToken
 from sinks.base import InvoiceRef, Sink, raise_for_status
 
-__all__ = ["QuickBooksSink", "QuickBooksSettings", "to_quickbooks", "request_id"]
+__all__ = ["QuickBooksSink", "QuickBooksSettings", "to_quickbooks", "request_id", "entity_for"]
 
 DOC_NUMBER_MAX = 21
 
@@ -54,8 +55,16 @@ def _key(category: str, rate: Decimal) -> str:
     return f"{category}/{Decimal(rate).normalize():f}"
 
 
+def entity_for(invoice: Mapping[str, Any]) -> str:
+    """``SalesReceipt`` for a cash sale (paid in full when issued), else ``Invoice``."""
+    if Decimal(invoice.get("prepaid") or 0) > 0 and Decimal(invoice["amount_due"]) == 0:
+        return "SalesReceipt"
+    return "Invoice"
+
+
 def to_quickbooks(invoice: Mapping[str, Any], customer_id: str, settings: QuickBooksSettings) -> dict[str, Any]:
-    """Our invoice as a QuickBooks ``Invoice`` (tax-exclusive lines, our tax total as TxnTaxDetail)."""
+    """Our invoice as a QuickBooks ``Invoice`` or ``SalesReceipt`` (tax-exclusive lines, our tax
+    total as TxnTaxDetail); a sales receipt has no due date."""
     check_mappable(invoice, "quickbooks")
     number = str(invoice["number"])
     if len(number) > DOC_NUMBER_MAX:
@@ -92,6 +101,8 @@ def to_quickbooks(invoice: Mapping[str, Any], customer_id: str, settings: QuickB
         "TxnTaxDetail": tax,
         "PrivateNote": f"invoice_id {invoice['invoice_id']}",
     }
+    if entity_for(invoice) == "SalesReceipt":
+        del doc["DueDate"]
     if invoice["buyer"].get("email"):
         doc["BillEmail"] = {"Address": invoice["buyer"]["email"]}
     if invoice.get("purchase_order") or invoice.get("buyer_reference"):
@@ -144,7 +155,8 @@ class QuickBooksSink(Sink):
         return self._check(r, f"create {entity}")
 
     async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
-        found = await self._query(f"select * from Invoice where DocNumber = '{_q(str(invoice['number']))}'", "Invoice")
+        entity = entity_for(invoice)
+        found = await self._query(f"select * from {entity} where DocNumber = '{_q(str(invoice['number']))}'", entity)
         return InvoiceRef(str(found[0]["Id"])) if found else None
 
     async def _customer(self, invoice: Mapping[str, Any]) -> str:
@@ -161,9 +173,10 @@ class QuickBooksSink(Sink):
     async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
         check_mappable(invoice, "quickbooks")
         customer = await self._customer(invoice)
-        doc = await self._post("invoice", to_quickbooks(invoice, customer, self.settings),
+        entity = entity_for(invoice)
+        doc = await self._post(entity.lower(), to_quickbooks(invoice, customer, self.settings),
                                request_id(idempotency_key))
-        return InvoiceRef(str(doc["Invoice"]["Id"]))
+        return InvoiceRef(str(doc[entity]["Id"]))
 
 
 def _fault(r: httpx.Response) -> str:

@@ -99,3 +99,20 @@ async def test_secrets_never_in_errors(fake: fake_qbo.QuickBooksFake, monkeypatc
         await sink.close()
     for secret in ("stale-refresh-token-999", SECRET, REFRESH):
         assert secret not in str(err.value)
+
+
+async def test_cash_sale_becomes_a_sales_receipt(fake: fake_qbo.QuickBooksFake) -> None:
+    """An invoice paid in full when issued (a cash sale) is a SalesReceipt, found again by its number."""
+    inv = sample_invoice(32, targets=("quickbooks",))
+    paid = dict(inv, prepaid=inv["total"], amount_due=Decimal(0))
+    sink = make_sink()
+    try:
+        first = await deliver(sink, paid, sink.pipeline)
+        again = await deliver(sink, paid, sink.pipeline)
+    finally:
+        await sink.close()
+    assert (first.status, again.status) == ("DELIVERED", "ALREADY_PRESENT"), first.detail
+    (doc,) = fake.created.values()
+    assert doc["_entity"] == "SalesReceipt" and "DueDate" not in doc and "Balance" not in doc
+    assert doc["DocNumber"] == inv["number"] and Decimal(doc["TotalAmt"]) == inv["total"]
+    assert any(r.path.endswith("/salesreceipt") for r in fake.requests)

@@ -1,4 +1,4 @@
-"""QuickBooks Online stand-in: ``/v3/company/{realmId}/invoice|customer|query`` and the Intuit token endpoint.
+"""QuickBooks Online stand-in: ``/v3/company/{realmId}/invoice|salesreceipt|customer|query`` and the Intuit token endpoint.
 
 Checks the body against the element names of the QuickBooks v3 schema
 (intuit/QuickBooks-V3-Java-SDK ``Finance.xsd``: Invoice → SalesTransaction → Transaction,
@@ -31,6 +31,10 @@ _INVOICE = {"Id", "SyncToken", "MetaData", "CustomField", "DocNumber", "TxnDate"
             "BillEmail", "BillEmailCc", "BillEmailBcc", "ApplyTaxAfterDiscount", "Deposit", "DepositToAccountRef",
             "AllowOnlineCreditCardPayment", "AllowOnlineACHPayment", "TotalAmt", "HomeTotalAmt", "Balance",
             "HomeBalance", "DeliveryInfo", "TransactionLocationType", "ProjectRef"}
+#: SalesReceipt → SalesTransaction: no DueDate, balance or online-payment fields; payment fields instead
+_SALES_RECEIPT = (_INVOICE - {"DueDate", "Balance", "HomeBalance", "Deposit", "AllowOnlineCreditCardPayment",
+                              "AllowOnlineACHPayment", "SalesTermRef"}) | {"PaymentMethodRef", "PaymentRefNum",
+                                                                          "CreditCardPayment"}
 _LINE = {"Id", "LineNum", "Description", "Amount", "LinkedTxn", "DetailType", "SalesItemLineDetail",
          "DiscountLineDetail", "SubTotalLineDetail", "GroupLineDetail", "DescriptionLineDetail", "CustomField"}
 _SALES_DETAIL = {"ServiceDate", "ItemRef", "ClassRef", "UnitPrice", "RatePercent", "PriceLevelRef", "MarkupInfo",
@@ -97,7 +101,7 @@ class QuickBooksFake(FakeTarget):
             return self.tokens.issue(req)
         if not self.tokens.authorised(req):
             return Reply(401, self.error_body(401))
-        m = re.fullmatch(r"/v3/company/([^/]+)/(invoice|customer|query)", req.path)
+        m = re.fullmatch(r"/v3/company/([^/]+)/(invoice|salesreceipt|customer|query)", req.path)
         if not m:
             return Reply(404, fault("610", "Object Not Found", req.path))
         if m.group(1) != REALM:
@@ -115,18 +119,20 @@ class QuickBooksFake(FakeTarget):
             body = json.loads(req.body, parse_float=Decimal)
         except ValueError:
             return Reply(400, fault("2010", "Request has invalid or unsupported property", "invalid JSON"))
-        reply = self._invoice(body) if m.group(2) == "invoice" else self._customer(body)
+        entity = {"invoice": "Invoice", "salesreceipt": "SalesReceipt"}.get(m.group(2))
+        reply = self._invoice(body, entity) if entity else self._customer(body)
         if rid:
             self.replies[(m.group(2), rid)] = reply  # type: ignore[index]
         return reply
 
     def _query(self, sql: str) -> Reply:
-        q = re.fullmatch(r"select \* from (Invoice|Customer) where (DocNumber|DisplayName) = '((?:[^'\\]|\\.)*)'", sql.strip())
+        q = re.fullmatch(r"select \* from (Invoice|SalesReceipt|Customer) where (DocNumber|DisplayName) = '((?:[^'\\]|\\.)*)'", sql.strip())
         if not q:
             return Reply(400, fault("4000", "Error parsing query", f"QueryParserError: {sql}"))
         entity, field, value = q.group(1), q.group(2), re.sub(r"\\(.)", r"\1", q.group(3))
-        pool = self.created.values() if entity == "Invoice" else self.customers.values()
-        rows = [r for r in pool if r.get(field) == value]
+        pool = ([d for d in self.created.values() if d["_entity"] == entity] if entity != "Customer"
+                else list(self.customers.values()))
+        rows = [{k: v for k, v in r.items() if k != "_entity"} for r in pool if r.get(field) == value]
         resp: dict[str, Any] = {"startPosition": 1, "maxResults": len(rows)} if rows else {}
         if rows:
             resp[entity] = rows
@@ -144,8 +150,9 @@ class QuickBooksFake(FakeTarget):
         self.customers[cid] = dict(body, Id=cid, SyncToken="0")
         return Reply(200, {"Customer": self.customers[cid], "time": TIME})
 
-    def _invoice(self, body: dict[str, Any]) -> Reply:
-        problems = _keys(body, _INVOICE, "Invoice") + _keys(body.get("TxnTaxDetail", {}), _TAX, "TxnTaxDetail")
+    def _invoice(self, body: dict[str, Any], entity: str = "Invoice") -> Reply:
+        allowed = _INVOICE if entity == "Invoice" else _SALES_RECEIPT
+        problems = _keys(body, allowed, entity) + _keys(body.get("TxnTaxDetail", {}), _TAX, "TxnTaxDetail")
         for name in ("CustomerRef", "CurrencyRef"):
             problems += _keys(body.get(name, {}), _REF, name)
         if not (body.get("CustomerRef") or {}).get("value") in self.customers:
@@ -177,9 +184,11 @@ class QuickBooksFake(FakeTarget):
         iid = self._id()
         subtotal = sum((ln["Amount"] for ln in body["Line"]), Decimal(0))
         tax = Decimal(body.get("TxnTaxDetail", {}).get("TotalTax", 0))
-        stored = dict(body, Id=iid, SyncToken="0", TotalAmt=subtotal + tax, Balance=subtotal + tax)
+        stored = dict(body, Id=iid, SyncToken="0", TotalAmt=subtotal + tax, _entity=entity)
+        if entity == "Invoice":
+            stored["Balance"] = subtotal + tax
         self.created[iid] = json.loads(json.dumps(stored, default=str))
-        return Reply(200, {"Invoice": self.created[iid], "time": TIME})
+        return Reply(200, {entity: {k: v for k, v in self.created[iid].items() if k != "_entity"}, "time": TIME})
 
 
 def make_fake() -> QuickBooksFake:
