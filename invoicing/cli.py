@@ -7,6 +7,9 @@
     invoicing bench [--json]                    throughput and latency against a plain-aiokafka baseline
     invoicing reference load FILE               customers, products, sellers, tax onto compacted topics
     invoicing dlq list | replay [--target T]    the dead-letter topic
+    invoicing cycle close [--customer ID]       close billing cycles that ended (idempotent)
+    invoicing register show|search|export       the invoice register (SQL)
+    invoicing poll [--once]                     pollers (Wave; WooCommerce and Odoo when enabled)
     invoicing audit numbers [--json]            every numbering series: no holes, no duplicates
 
 Every command takes ``--bootstrap HOST:PORT`` (or ``KAFKA_BOOTSTRAP_SERVERS``).
