@@ -3,8 +3,9 @@
 Three measurements, all from this run:
 
 1. **Pipeline throughput**: N signed Shopify events, already on the raw-events topic,
-   through one worker (normalise → bill → issue) until N invoices are on the
-   ``invoices`` topic. Delivery to targets is off here (documents are measured in 3).
+   through one worker running the stream processors (normalise → bill → issue) until N
+   invoices are on the ``invoices`` topic. Sinks run in their own worker processes in
+   production (``--agents deliver,register_receipts``); documents are measured in 4.
 2. **Baseline throughput**: the same N raw events through one plain aiokafka
    consume → decode → normalise → dedup → price and number → encode → produce loop,
    with no Faust and no intermediate topics. The ratio pipeline / baseline is the
@@ -104,7 +105,8 @@ def _start_worker(settings: Settings, bootstrap: str, out: Path) -> subprocess.P
            "INVOICING_APP_ID": settings.app_id, "INVOICING_REBALANCE_TIMEOUT": "3", "INVOICING_METRICS_PORT": "0",
            "INVOICING_PARTITIONS": str(settings.partitions), "INVOICING_OUTPUT_DIR": str(out),
            "INVOICING_SHOPIFY_SECRET": SECRET, "INVOICING_DEFAULT_TARGETS": "[]",
-           "INVOICING_REGISTER_RECEIPTS": "false", "INVOICING_LINGER_MS": "5"}
+           "INVOICING_REGISTER_RECEIPTS": "false", "INVOICING_LINGER_MS": "5",
+           "INVOICING_AGENTS": '["normalise","bill","cycles","issue"]'}
     return subprocess.Popen([sys.executable, "-m", "invoicing", "worker"], env=env, stdout=subprocess.DEVNULL,
                             stderr=open(out / f"worker-{settings.app_id}.log", "wb"), start_new_session=True)
 

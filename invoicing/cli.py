@@ -70,7 +70,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from invoicing.worker import run_worker
 
     settings = _settings(args, metrics_port=args.metrics_port, app_id=args.app_id, store=args.store,
-                         data_dir=args.data_dir, output_dir=args.output_dir)
+                         data_dir=args.data_dir, output_dir=args.output_dir,
+                         agents=args.agents.split(",") if args.agents else None)
     run_worker(settings, _bootstrap(settings))
     return 0
 
@@ -164,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", choices=["memory://", "rocksdb://"], help="table store")
     p.add_argument("--data-dir", help="state directory")
     p.add_argument("--output-dir", help="folder sink output directory")
+    p.add_argument("--agents", help="comma-separated agents to run (default all): normalise,bill,cycles,issue,"
+                                    "deliver,register_receipts")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("gateway", help="run the webhook gateway")

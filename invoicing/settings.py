@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(20, ge=0, le=5000, description="How long the worker's consumer lets the broker hold an empty fetch (Faust's own default is 1500 ms per hop).")
     cycle_check_interval: float = Field(60.0, gt=0, description="Seconds between checks for billing cycles that ended.")
     recovery_consistency_check: bool = Field(True, description="Faust's check that a RocksDB table's persisted changelog offset is not past the topic's end. Turn off on the embedded broker, which reports the end of a partition too low after multi-record batches.")
+    agents: list[str] = Field(default_factory=lambda: ["all"], description='Agents this worker runs: ["all"], or e.g. ["normalise","bill","cycles","issue"] and ["deliver","register_receipts"] in separate processes, to scale sinks apart from the stream processors.')
     log_level: str = Field("WARNING")
 
     def topic(self, name: str) -> str:

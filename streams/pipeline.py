@@ -49,7 +49,13 @@ class Pipeline:
         self.http: httpx.AsyncClient | None = None
         self._ready_lock = asyncio.Lock()
         self._started = False
-        for module in (normalise, bill, cycles, issue, deliver, register_receipts):
+        modules = {"normalise": normalise, "bill": bill, "cycles": cycles, "issue": issue,
+                   "deliver": deliver, "register_receipts": register_receipts}
+        wanted = modules if settings.agents == ["all"] else {n: m for n, m in modules.items() if n in settings.agents}
+        unknown = set(settings.agents) - set(modules) - {"all"}
+        if unknown:
+            raise PipelineError(f"unknown agents {sorted(unknown)}; choose from {sorted(modules)}")
+        for module in wanted.values():
             module.register(self)
         self.app.on_partitions_revoked.connect(self._on_revoked)
 

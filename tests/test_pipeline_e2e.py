@@ -228,3 +228,30 @@ async def test_dedup_state_expires_but_a_replay_keeps_its_number(bootstrap: str,
         assert all(len(v) == 1 for v in by_key.values()), "the replay re-sends the same invoice, byte for byte"
     finally:
         worker.stop()
+
+
+async def test_stream_processors_and_sinks_in_separate_workers(bootstrap: str, tmp_path: Path) -> None:
+    """Sinks scale apart from the stream processors: two worker processes, each with its own agents."""
+    from invoicing.errors import PipelineError
+    from streams.pipeline import Pipeline
+
+    with pytest.raises(PipelineError, match="unknown agents"):
+        Pipeline(Settings(agents=["bill", "nope"]), bootstrap)
+    assert sorted(Pipeline(Settings(agents=["deliver"]), bootstrap).app.agents) == ["deliver"]
+    settings = await prepare(tmp_path, bootstrap)
+    batch = orders(500, 4)
+    source = Shopify(PlatformSettings(secret=SecretStr(SECRET)))
+    streams = WorkerProcess(settings, bootstrap, env={"INVOICING_AGENTS": '["normalise","bill","cycles","issue"]'}).start()
+    sinks = WorkerProcess(settings, bootstrap, env={"INVOICING_AGENTS": '["deliver","register_receipts"]',
+                                                    "INVOICING_APP_ID": settings.app_id + "-sinks"}).start()
+    try:
+        async with running_gateway(settings, bootstrap, {"shopify": source}) as base:
+            await post_all(base, [o.requests[-1] for o in batch])
+        msgs = await invoices_on_topic(bootstrap, settings, 4, timeout=60)
+        numbers = {decode("invoice", m.value)["number"] for m in msgs}
+        assert await wait_until(lambda: {p.stem for p in settings.output_dir.glob("*-20*.json")} == numbers, timeout=60), sinks.log()[-2000:]
+        assert sinks.metric("invoicing_invoices_issued_total") == 0, "the sink worker issues nothing"
+        assert streams.metric("invoicing_deliveries_total") == 0, "the stream worker delivers nothing"
+    finally:
+        streams.stop()
+        sinks.stop()
