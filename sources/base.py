@@ -40,7 +40,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 from urllib.parse import parse_qsl
 
 import httpx
@@ -62,6 +62,8 @@ __all__ = [
     "order_line",
     "party",
     "parse_json",
+    "schema_document",
+    "one_typed_event",
     "hmac_digest",
     "constant_time_equal",
     "body_digest",
@@ -246,6 +248,40 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"body is not JSON: {exc}") from None
+
+
+def schema_document(body: bytes, schema: str, *, id_field: str = "eventId", **shapes: type) -> dict[str, Any]:
+    """*body* as one of the JSON documents our own scripts send (``"schema": schema``), with a
+    non-empty *id_field* and each field named in *shapes* of the given type (``OrderDtl=list``).
+
+    Raises:
+        PayloadError: not JSON, or not such a document.
+    """
+    doc = parse_json(body)
+    if not isinstance(doc, dict) or doc.get("schema") != schema or not doc.get(id_field) \
+            or not all(isinstance(doc.get(name), kind) for name, kind in shapes.items()):
+        raise PayloadError(f"body is not an {schema} document")
+    return doc
+
+
+def one_typed_event(raw: Mapping[str, Any], triggers: Mapping[str, str],
+                    build: Callable[[Mapping[str, Any], dict[str, Any], str], dict[str, Any]], *,
+                    not_an_event: str, lacking: str) -> list[dict[str, Any] | ThinEvent]:
+    """The one order event of a JSON event body whose ``type`` is a key of *triggers*; ``[]`` for other types.
+
+    *build(raw, doc, trigger)* makes the event; a field it misses becomes a `PayloadError`
+    ``"<lacking> lacks <field>"``, a body that is no JSON object one saying *not_an_event*.
+    """
+    doc = parse_json(raw["body"])
+    if not isinstance(doc, dict):
+        raise PayloadError(not_an_event)
+    trigger = triggers.get(str(doc.get("type")))
+    if trigger is None:
+        return []
+    try:
+        return [build(raw, doc, trigger)]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise PayloadError(f"{lacking} lacks {exc}") from None
 
 
 def ms_to_datetime(ms: int | str) -> datetime:

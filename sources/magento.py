@@ -37,8 +37,8 @@ from invoicing.money import to_decimal
 from invoicing.remote_keys import RemoteKeys
 from invoicing.settings import PlatformSettings
 from sources.base import (
-    EventInfo, InboundRequest, Reply, Source, ThinEvent, constant_time_equal, order_event, order_line, parse_json, parse_time,
-    party,
+    EventInfo, InboundRequest, Reply, Source, ThinEvent, constant_time_equal, one_typed_event, order_event, order_line,
+    parse_json, parse_time, party,
 )
 
 __all__ = ["Magento", "MagentoSettings", "EVENT_TRIGGERS"]
@@ -120,16 +120,8 @@ class Magento(Source):
         return EventInfo(event_type=event_type, event_id=str(doc.get("event_id") or doc["id"]))
 
     def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
-        doc = parse_json(raw["body"])
-        if not isinstance(doc, dict):
-            raise PayloadError("body is not an Adobe I/O event")
-        trigger = EVENT_TRIGGERS.get(str(doc.get("type")))
-        if trigger is None:
-            return []
-        try:
-            return [self._order(raw, doc, trigger)]
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise PayloadError(f"Magento invoice lacks {exc}") from None
+        return one_typed_event(raw, EVENT_TRIGGERS, self._order, not_an_event="body is not an Adobe I/O event",
+                               lacking="Magento invoice")
 
     def _order(self, raw: Mapping[str, Any], doc: dict[str, Any], trigger: str) -> dict[str, Any]:
         inv = doc["data"]["value"]

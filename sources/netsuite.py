@@ -53,8 +53,8 @@ from __future__ import annotations
 from typing import Any, ClassVar, Mapping
 
 from invoicing.errors import IgnoredEvent, PayloadError
-from sources.base import (TIMESTAMPED_HEADERS, EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_json,
-                          parse_time, party, verify_timestamped_request)
+from sources.base import (TIMESTAMPED_HEADERS, EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_time,
+                          party, schema_document, verify_timestamped_request)
 
 __all__ = ["NetSuite", "STATUS_TRIGGERS", "SCHEMA"]
 
@@ -73,11 +73,7 @@ class NetSuite(Source):
 
     @staticmethod
     def _doc(body: bytes) -> dict[str, Any]:
-        doc = parse_json(body)
-        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not doc.get("eventId") \
-                or not isinstance(doc.get("salesOrder"), dict):
-            raise PayloadError(f"body is not an {SCHEMA} document")
-        return doc
+        return schema_document(body, SCHEMA, salesOrder=dict)
 
     def describe(self, request: InboundRequest) -> EventInfo:
         doc = self._doc(request.body)

@@ -26,7 +26,7 @@ import httpx
 from invoicing.fetch import fetch_json, platform_auth
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError
 from invoicing.webhook_auth import presented_tokens, require_token
-from sources.base import EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_json, parse_time, party
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, schema_document, parse_time, party
 
 __all__ = ["OracleFusion", "STATUS_TRIGGERS", "SCHEMA", "RESOURCE"]
 
@@ -46,9 +46,7 @@ class OracleFusion(Source):
 
     @staticmethod
     def _doc(body: bytes) -> dict[str, Any]:
-        doc = parse_json(body)
-        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not doc.get("eventId"):
-            raise PayloadError(f"body is not an {SCHEMA} document")
+        doc = schema_document(body, SCHEMA)
         if not _ID.match(str(doc.get("headerId") or "")):
             raise PayloadError("headerId is not an Order Management header id")
         return doc

@@ -31,7 +31,7 @@ from pydantic import Field, SecretStr
 
 from invoicing.errors import IgnoredEvent, PayloadError, SignatureError
 from invoicing.settings import PlatformSettings
-from sources.base import EventInfo, InboundRequest, Source, ThinEvent, constant_time_equal, order_event, order_line, parse_json, parse_time, party
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent, constant_time_equal, order_event, order_line, schema_document, parse_time, party
 
 __all__ = ["SageIntacct", "SageIntacctSettings", "SCHEMA", "STATE_TRIGGERS"]
 
@@ -79,10 +79,7 @@ class SageIntacct(Source):
 
     @staticmethod
     def _doc(body: bytes) -> dict[str, Any]:
-        doc = parse_json(body)
-        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not doc.get("docId") or not isinstance(doc.get("lines"), list):
-            raise PayloadError(f"body is not an {SCHEMA} document")
-        return doc
+        return schema_document(body, SCHEMA, id_field="docId", lines=list)
 
     def describe(self, request: InboundRequest) -> EventInfo:
         doc = self._doc(request.body)

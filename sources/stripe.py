@@ -32,6 +32,7 @@ from sources.base import (
     ThinEvent,
     constant_time_equal,
     hmac_digest,
+    one_typed_event,
     order_event,
     order_line,
     parse_json,
@@ -95,16 +96,8 @@ class Stripe(Source):
         return EventInfo(event_type=event_type, event_id=str(doc["id"]))
 
     def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
-        doc = parse_json(raw["body"])
-        if not isinstance(doc, dict):
-            raise PayloadError("body is not a Stripe Event")
-        trigger = EVENT_TRIGGERS.get(str(doc.get("type")))
-        if trigger is None:
-            return []
-        try:
-            return [self._order(raw, doc, trigger)]
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise PayloadError(f"Stripe invoice lacks {exc}") from None
+        return one_typed_event(raw, EVENT_TRIGGERS, self._order, not_an_event="body is not a Stripe Event",
+                               lacking="Stripe invoice")
 
     def _order(self, raw: Mapping[str, Any], event: dict[str, Any], trigger: str) -> dict[str, Any]:
         inv = event["data"]["object"]

@@ -21,6 +21,7 @@ from invoicing.codec import decode
 from invoicing.gateway import RawEventPublisher, create_gateway
 from invoicing.settings import Settings, platform_env_prefix, platform_settings
 from sinks.base import Sink
+from sinks.delivery import DeliveryResult, deliver
 from sources.base import Source
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,6 +54,30 @@ def sink_under_test(cls: type[S], *, quick_retries: bool = True) -> S:
     return cls(platform_settings(cls.target, cls.settings_class), httpx.AsyncClient(timeout=5), Settings())
 
 
+async def deliver_once(sink: Sink, invoice: Mapping[str, Any]) -> DeliveryResult:
+    """Deliver *invoice* through *sink* with the sink's own pipeline settings, then close the sink."""
+    try:
+        return await deliver(sink, invoice, sink.pipeline)
+    finally:
+        await sink.close()
+
+
+async def deliver_twice(sink: Sink, invoice: Mapping[str, Any]) -> tuple[DeliveryResult, DeliveryResult]:
+    """Deliver *invoice* twice through the same *sink* (a redelivery), then close the sink."""
+    try:
+        return await deliver(sink, invoice, sink.pipeline), await deliver(sink, invoice, sink.pipeline)
+    finally:
+        await sink.close()
+
+
+async def find_once(sink: Sink, invoice: Mapping[str, Any]) -> Any:
+    """``sink.find_invoice`` for *invoice* by its ``invoice_id``, then close the sink (also when it raises)."""
+    try:
+        return await sink.find_invoice(invoice, invoice["invoice_id"])
+    finally:
+        await sink.close()
+
+
 def source_from_env(platform: str, monkeypatch: Any, secret: str, *, omit: tuple[str, ...] = (),
                     **env: str | None) -> Any:
     """The registered *platform* source, configured through the environment like production.
@@ -76,6 +101,44 @@ def source_from_env(platform: str, monkeypatch: Any, secret: str, *, omit: tuple
             monkeypatch.setenv(f"{prefix}{name.upper()}", value)
     cls = SOURCES[platform]
     return cls(platform_settings(platform, cls.settings_class))
+
+
+async def create_once(sink: Sink, invoice: Mapping[str, Any]) -> Any:
+    """``sink.create_invoice`` for *invoice* keyed by its ``invoice_id``, then close the sink (also when it raises)."""
+    try:
+        return await sink.create_invoice(invoice, invoice["invoice_id"])
+    finally:
+        await sink.close()
+
+
+async def create_and_find(sink: Sink, invoice: Mapping[str, Any]) -> tuple[Any, Any]:
+    """``create_invoice`` then ``find_invoice`` for *invoice* keyed by its ``invoice_id``, then close the sink."""
+    try:
+        ref = await sink.create_invoice(invoice, invoice["invoice_id"])
+        return ref, await sink.find_invoice(invoice, invoice["invoice_id"])
+    finally:
+        await sink.close()
+
+
+def polling_source(platform: str, monkeypatch: Any, secret: str, url: str, *, poll: bool = True, **env: str) -> Any:
+    """`source_from_env` for a poller test: *platform*'s API at *url*, polling on (or off), pages of 2,
+    nothing before 2026-11-01; *env* as in `source_from_env`."""
+    return source_from_env(platform, monkeypatch, secret, base_url=url, poll="true" if poll else "false",
+                           poll_page_size="2", poll_since="2026-11-01T00:00:00Z", **env)
+
+
+async def polled_once_each(bootstrap: str, settings: Settings, platform: str,
+                           expected: set[str]) -> list[tuple[Any, dict[str, Any]]]:
+    """The raw events on the topic, as (message, decoded raw event), after checking that each
+    event id in *expected* came exactly once and nothing else came, keyed ``<platform>:<event id>``."""
+    msgs = await read_topic(bootstrap, settings.topic("invoicing.raw-events"), count=len(expected), timeout=15, idle=1.0)
+    raws = [decode("raw_event", m.value) for m in msgs]
+    ids = [r["event_id"] for r in raws]
+    assert len(ids) == len(set(ids)), "no duplicates"
+    assert set(ids) == expected, "nothing missed"
+    for m, raw in zip(msgs, raws):
+        assert m.key == f"{platform}:{raw['event_id']}".encode()
+    return list(zip(msgs, raws))
 
 
 def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:

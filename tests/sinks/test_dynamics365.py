@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Callable
 
 import pytest
 
@@ -10,26 +9,20 @@ from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
 from sinks.dynamics365 import Dynamics365Sink
 from tests.fakes.targets._token_issuer import SECRET
 from tests.fakes.targets.dynamics365 import ACCOUNT, CURRENCIES, FakeDataverse
-from tests.support import sink_under_test, sample_invoice
+from tests.support import create_and_find, create_once, sample_invoice, sink_under_test
 
 
-@pytest.fixture
-def fake(serve: Callable[[FakeDataverse], FakeDataverse]) -> FakeDataverse:
-    return serve(FakeDataverse())
+SINK = Dynamics365Sink
 
 
 def make_sink() -> Dynamics365Sink:
-    return sink_under_test(Dynamics365Sink, quick_retries=False)
+    return sink_under_test(SINK, quick_retries=False)
 
 
 async def test_deep_insert_maps_number_customer_currency_lines_and_tax(fake: FakeDataverse) -> None:
     inv = sample_invoice(7)
-    sink = make_sink()
-    try:
-        ref = await sink.create_invoice(inv, inv["invoice_id"])
-        assert await sink.find_invoice(inv, inv["invoice_id"]) == ref
-    finally:
-        await sink.close()
+    ref, found = await create_and_find(make_sink(), inv)
+    assert found == ref
     stored = fake.created[ref.external_id]
     assert stored["name"] == stored["invoicenumber"] == inv["number"]
     assert stored["customerid_account@odata.bind"] == f"/accounts({ACCOUNT})"
@@ -58,12 +51,8 @@ async def test_validation_error_keeps_dataverse_message(fake: FakeDataverse, mon
     monkeypatch.setenv("INVOICING_DYNAMICS365_ID_MAP", '{"customer:*": "00000000-0000-4000-8000-000000000000", "currency:*": "%s"}'
                        % CURRENCIES["EUR"])
     inv = sample_invoice(23)
-    sink = make_sink()
-    try:
-        with pytest.raises(InvoiceRejected, match="0x80048d19: accounts With Id = .* Does Not Exist"):
-            await sink.create_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(InvoiceRejected, match="0x80048d19: accounts With Id = .* Does Not Exist"):
+        await create_once(make_sink(), inv)
 
 
 async def test_token_refreshed_on_401_and_never_in_errors(fake: FakeDataverse) -> None:

@@ -3,33 +3,25 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Callable
 
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
-from sinks.delivery import deliver
 from sinks.epicor import EpicorSink
 from tests.fakes.targets.epicor import API_KEY, PASSWORD, EpicorFake, epicor_error
-from tests.support import sink_under_test, sample_invoice
+from tests.support import deliver_once, find_once, sample_invoice, sink_under_test
 
 
-@pytest.fixture
-def fake(serve: Callable[[EpicorFake], EpicorFake]) -> EpicorFake:
-    return serve(EpicorFake())
+SINK = EpicorSink
 
 
 def make_sink() -> EpicorSink:
-    return sink_under_test(EpicorSink)
+    return sink_under_test(SINK)
 
 
 async def test_function_input_contract_is_exact(fake: EpicorFake) -> None:
     inv = sample_invoice(9, targets=("epicor",))
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "DELIVERED", result.detail
     post = next(r for r in fake.requests if r.method == "POST")
     assert post.path == "/api/v2/efx/EPIC06/InvoicingPipeline/CreateARInvoice" and post.headers["x-api-key"] == API_KEY
@@ -47,11 +39,7 @@ async def test_function_input_contract_is_exact(fake: EpicorFake) -> None:
 async def test_business_errors_are_parked_with_epicors_message(fake: EpicorFake) -> None:
     inv = sample_invoice(9, targets=("epicor",))
     inv["customer_id"] = "C-9999"
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "PARKED" and not result.retriable
     assert "Ice.BLException: Customer C-9999 is not valid." in (result.detail or "")
 
@@ -71,22 +59,14 @@ async def test_duplicate_legal_number_is_refused_by_the_function(fake: EpicorFak
 async def test_auth_errors_never_show_the_api_key_or_password(fake: EpicorFake) -> None:
     inv = sample_invoice(9, targets=("epicor",))
     fake.fail(401, body=epicor_error(401, f"Invalid API Key {API_KEY} for user integration:{PASSWORD}").body)
-    sink = make_sink()
-    try:
-        with pytest.raises(AuthError) as err:
-            await sink.find_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(AuthError) as err:
+        await find_once(make_sink(), inv)
     assert API_KEY not in str(err.value) and PASSWORD not in str(err.value) and "***" in str(err.value)
 
 
 async def test_throttling_is_retriable_with_retry_after(fake: EpicorFake) -> None:
     inv = sample_invoice(9, targets=("epicor",))
     fake.fail(429, retry_after=2)
-    sink = make_sink()
-    try:
-        with pytest.raises(RetriableSinkError) as err:
-            await sink.find_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(RetriableSinkError) as err:
+        await find_once(make_sink(), inv)
     assert err.value.retry_after == 2 and "ThrottlingException" in str(err.value)

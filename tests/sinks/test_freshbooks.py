@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Callable
 
 import pytest
 
@@ -10,25 +9,19 @@ from invoicing.errors import AuthError, InvoiceRejected
 from sinks.freshbooks import FreshBooksSink
 from tests.fakes.targets._token_issuer import REFRESH, SECRET, dec_json
 from tests.fakes.targets.freshbooks import ACCOUNT, CLIENT, FakeFreshBooks, errors
-from tests.support import sink_under_test, sample_invoice
+from tests.support import create_once, sample_invoice, sink_under_test
 
 
-@pytest.fixture
-def fake(serve: Callable[[FakeFreshBooks], FakeFreshBooks]) -> FakeFreshBooks:
-    return serve(FakeFreshBooks())
+SINK = FreshBooksSink
 
 
 def make_sink() -> FreshBooksSink:
-    return sink_under_test(FreshBooksSink, quick_retries=False)
+    return sink_under_test(SINK, quick_retries=False)
 
 
 async def test_body_maps_lines_as_decimal_strings_tax_currency_and_number(fake: FakeFreshBooks) -> None:
     inv = sample_invoice(7)
-    sink = make_sink()
-    try:
-        ref = await sink.create_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    ref = await create_once(make_sink(), inv)
     post = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/invoices/invoices")][0]
     assert post.path == f"/accounting/account/{ACCOUNT}/invoices/invoices"
     sent = dec_json(post)["invoice"]
@@ -45,12 +38,8 @@ async def test_body_maps_lines_as_decimal_strings_tax_currency_and_number(fake: 
 async def test_validation_error_parks_with_freshbooks_message(fake: FakeFreshBooks, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICING_FRESHBOOKS_ID_MAP", '{"customer:*": "999"}')
     inv = sample_invoice(20)
-    sink = make_sink()
-    try:
-        with pytest.raises(InvoiceRejected, match=r"Client not found\. \(errno 1012, field customerid\)"):
-            await sink.create_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(InvoiceRejected, match=r"Client not found\. \(errno 1012, field customerid\)"):
+        await create_once(make_sink(), inv)
 
 
 async def test_token_refreshed_on_401_secrets_absent(fake: FakeFreshBooks) -> None:

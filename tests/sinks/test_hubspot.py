@@ -1,38 +1,30 @@
-"""HubSpot sink against the HubSpot stand-in: exact amounts, unique number property, resume, OAuth, secrets."""
+"""HubSpot sink against the HubSpot stand-in: exact amounts, unique number property, resume, private app token.
+
+OAuth refresh and secrets in errors: tests/sinks/test_common.py."""
 from __future__ import annotations
 
-import time
 from decimal import Decimal
-from typing import Callable
 
 import httpx
 import pytest
 
-from invoicing.errors import AuthError
 from invoicing.settings import platform_settings
 from sinks.delivery import deliver
 from sinks.hubspot import HubSpotSettings, HubSpotSink, invoice_properties
 from tests.fakes.targets import hubspot as fake_hs
-from tests.fakes.targets._token_issuer import REFRESH, SECRET
-from tests.support import sink_under_test, sample_invoice
+from tests.support import deliver_once, sample_invoice, sink_under_test
 
 
-@pytest.fixture
-def fake(serve: Callable[[fake_hs.HubSpotFake], fake_hs.HubSpotFake]) -> fake_hs.HubSpotFake:
-    return serve(fake_hs.make_fake())
+SINK = HubSpotSink
 
 
 def make_sink() -> HubSpotSink:
-    return sink_under_test(HubSpotSink)
+    return sink_under_test(SINK)
 
 
 async def test_body_is_exact_and_opened(fake: fake_hs.HubSpotFake) -> None:
     inv = sample_invoice(71, targets=("hubspot",))
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "DELIVERED", result.detail
     (doc,) = fake.created.values()
     p = doc["properties"]
@@ -65,42 +57,10 @@ async def test_crash_mid_way_resumes_without_duplicates(fake: fake_hs.HubSpotFak
 async def test_unknown_property_is_rejected_with_hubspots_message(fake: fake_hs.HubSpotFake,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICING_HUBSPOT_NUMBER_PROPERTY", "no_such_property")
-    sink = make_sink()
     inv = sample_invoice(73, targets=("hubspot",))
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "PARKED" and not result.retriable
     assert "PROPERTY_DOESNT_EXIST" in (result.detail or "") or "does not exist" in (result.detail or "")
-
-
-async def test_token_refresh_on_401_and_before_expiry(fake: fake_hs.HubSpotFake) -> None:
-    sink = make_sink()
-    try:
-        await deliver(sink, sample_invoice(74, targets=("hubspot",)), sink.pipeline)
-        fake.tokens.revoke()
-        r = await deliver(sink, sample_invoice(75, targets=("hubspot",)), sink.pipeline)
-        assert r.status == "DELIVERED" and fake.tokens.issued == 2
-        sink.auth.cache.expires_at = time.monotonic() + 5
-        seen = len(fake.requests)
-        await deliver(sink, sample_invoice(76, targets=("hubspot",)), sink.pipeline)
-    finally:
-        await sink.close()
-    assert fake.tokens.issued == 3 and fake.requests[seen].path == "/oauth/v1/token"
-
-
-async def test_secrets_never_in_errors(fake: fake_hs.HubSpotFake, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INVOICING_HUBSPOT_CLIENT_SECRET", "hs-wrong-secret-5151")
-    sink = make_sink()
-    inv = sample_invoice(77, targets=("hubspot",))
-    try:
-        with pytest.raises(AuthError) as err:
-            await sink.find_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
-    for secret in ("hs-wrong-secret-5151", SECRET, REFRESH):
-        assert secret not in str(err.value)
 
 
 def test_private_app_token_is_a_static_bearer(monkeypatch: pytest.MonkeyPatch) -> None:

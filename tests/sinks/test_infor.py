@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Callable
 
 import pytest
 
@@ -10,25 +9,19 @@ from invoicing.errors import AuthError, InvoiceRejected
 from sinks.delivery import deliver
 from sinks.infor import InforSink
 from tests.fakes.targets.infor import CLIENT_SECRET, SAAK, SASK, InforFake, mongoose_error
-from tests.support import sink_under_test, sample_invoice
+from tests.support import deliver_once, find_once, sample_invoice, sink_under_test
 
 
-@pytest.fixture
-def fake(serve: Callable[[InforFake], InforFake]) -> InforFake:
-    return serve(InforFake())
+SINK = InforSink
 
 
 def make_sink() -> InforSink:
-    return sink_under_test(InforSink)
+    return sink_under_test(SINK)
 
 
 async def test_header_and_distributions_are_exact(fake: InforFake) -> None:
     inv = sample_invoice(7, targets=("infor",))
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "DELIVERED", result.detail
     head = fake.created[result.external_id]
     assert (head["Ref"], head["CustNum"], head["Type"]) == (inv["number"], inv["customer_id"], "I")
@@ -89,10 +82,6 @@ async def test_bad_service_account_is_auth_error_without_secrets(fake: InforFake
     bad.write_text(json.dumps(doc))
     monkeypatch.setenv("INVOICING_INFOR_IONAPI_FILE", str(bad))
     inv = sample_invoice(9, targets=("infor",))
-    sink = make_sink()
-    try:
-        with pytest.raises(AuthError) as err:
-            await sink.find_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(AuthError) as err:
+        await find_once(make_sink(), inv)
     assert CLIENT_SECRET not in str(err.value) and SASK not in str(err.value)

@@ -3,24 +3,20 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Callable
 
 import pytest
 
 from invoicing.errors import AuthError
-from sinks.delivery import deliver
 from sinks.magento import MagentoSink
 from tests.fakes.targets.magento import ADMIN_TOKEN, MagentoFake
-from tests.support import sink_under_test, sample_invoice
+from tests.support import deliver_once, deliver_twice, find_once, sample_invoice, sink_under_test
 
 
-@pytest.fixture
-def fake(serve: Callable[[MagentoFake], MagentoFake]) -> MagentoFake:
-    return serve(MagentoFake())
+SINK = MagentoSink
 
 
 def make_sink() -> MagentoSink:
-    return sink_under_test(MagentoSink)
+    return sink_under_test(SINK)
 
 
 def magento_invoice() -> dict:
@@ -32,12 +28,7 @@ def magento_invoice() -> dict:
 
 async def test_magento_order_is_invoiced_with_our_number_in_the_comment(fake: MagentoFake) -> None:
     inv = magento_invoice()
-    sink = make_sink()
-    try:
-        first = await deliver(sink, inv, sink.pipeline)
-        second = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    first, second = await deliver_twice(make_sink(), inv)
     assert (first.status, second.status) == ("DELIVERED", "ALREADY_PRESENT"), first.detail
     post = next(r for r in fake.requests if r.method == "POST")
     assert post.path == "/rest/default/V1/order/1001/invoice"
@@ -60,11 +51,7 @@ async def test_fully_invoiced_order_counts_as_present(fake: MagentoFake) -> None
 
 async def test_other_platforms_orders_are_mirrored_with_exact_amounts(fake: MagentoFake) -> None:
     inv = sample_invoice(7, targets=("magento",))
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "DELIVERED", result.detail
     put = next(r for r in fake.requests if r.method == "PUT")
     entity = json.loads(put.body, parse_float=Decimal)["entity"]
@@ -77,21 +64,13 @@ async def test_other_platforms_orders_are_mirrored_with_exact_amounts(fake: Mage
 async def test_mirroring_can_be_switched_off(fake: MagentoFake, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICING_MAGENTO_MIRROR_ORDERS", "false")
     inv = sample_invoice(7, targets=("magento",))
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "PARKED" and "Magento only invoices its own orders" in (result.detail or "")
 
 
 async def test_errors_are_rendered_and_never_show_the_token(fake: MagentoFake) -> None:
     inv = magento_invoice()
     fake.fail(401)
-    sink = make_sink()
-    try:
-        with pytest.raises(AuthError, match="isn't authorized to access Magento_Sales::sales_invoice") as err:
-            await sink.find_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(AuthError, match="isn't authorized to access Magento_Sales::sales_invoice") as err:
+        await find_once(make_sink(), inv)
     assert ADMIN_TOKEN not in str(err.value)

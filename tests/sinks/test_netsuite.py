@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -10,16 +10,14 @@ from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
 from sinks.netsuite import NetSuiteSink, external_id_for
 from tests.fakes.targets._token_issuer import SECRET
 from tests.fakes.targets.netsuite import FakeNetSuite, problem
-from tests.support import sink_under_test, sample_invoice
+from tests.support import create_once, find_once, sample_invoice, sink_under_test
 
 
-@pytest.fixture
-def fake(serve: Callable[[FakeNetSuite], FakeNetSuite]) -> FakeNetSuite:
-    return serve(FakeNetSuite())
+SINK = NetSuiteSink
 
 
 def make_sink() -> NetSuiteSink:
-    return sink_under_test(NetSuiteSink, quick_retries=False)
+    return sink_under_test(SINK, quick_retries=False)
 
 
 def test_external_id_uses_only_allowed_characters() -> None:
@@ -28,11 +26,7 @@ def test_external_id_uses_only_allowed_characters() -> None:
 
 async def test_body_maps_lines_tax_currency_customer_and_number_exactly(fake: FakeNetSuite) -> None:
     inv = sample_invoice(7)
-    sink = make_sink()
-    try:
-        ref = await sink.create_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    ref = await create_once(make_sink(), inv)
     eid = external_id_for(inv["invoice_id"])
     body: dict[str, Any] = fake.created[eid]
     assert ref.external_id == fake.by_eid[eid]
@@ -80,24 +74,16 @@ async def test_concurrency_limit_400_is_retriable(fake: FakeNetSuite) -> None:
 async def test_validation_error_parks_with_netsuite_message(fake: FakeNetSuite, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICING_NETSUITE_ID_MAP", '{"customer:*": "1042", "item:*": "x", "currency:*": "1", "tax:*": "5"}')
     inv = sample_invoice(14)
-    sink = make_sink()
-    try:
-        with pytest.raises(InvoiceRejected, match="USER_ERROR: item.items\\[0\\].item must be a reference"):
-            await sink.create_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(InvoiceRejected, match="USER_ERROR: item.items\\[0\\].item must be a reference"):
+        await create_once(make_sink(), inv)
     assert not fake.created
 
 
 async def test_missing_tax_mapping_is_rejected_before_any_call(fake: FakeNetSuite, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICING_NETSUITE_ID_MAP", '{"customer:*": "1", "item:*": "2", "currency:*": "1"}')
     inv = sample_invoice(7)
-    sink = make_sink()
-    try:
-        with pytest.raises(InvoiceRejected, match='"tax:S:19"'):
-            await sink.create_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(InvoiceRejected, match='"tax:S:19"'):
+        await create_once(make_sink(), inv)
 
 
 async def test_netsuite_sales_order_is_transformed(fake: FakeNetSuite) -> None:
@@ -116,10 +102,6 @@ async def test_netsuite_sales_order_is_transformed(fake: FakeNetSuite) -> None:
 async def test_secrets_never_in_errors(fake: FakeNetSuite) -> None:
     inv = sample_invoice(16)
     fake.fail(401, times=3)
-    sink = make_sink()
-    try:
-        with pytest.raises(AuthError) as err:
-            await sink.find_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(AuthError) as err:
+        await find_once(make_sink(), inv)
     assert SECRET not in str(err.value) and "tok-" not in str(err.value)

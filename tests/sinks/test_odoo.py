@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -11,16 +11,14 @@ from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
 from sinks.delivery import deliver
 from sinks.odoo import OdooSink
 from tests.fakes.targets.odoo import API_KEY, OdooFake, odoo_error
-from tests.support import sink_under_test, sample_invoice
+from tests.support import deliver_once, deliver_twice, find_once, sample_invoice, sink_under_test
 
 
-@pytest.fixture
-def fake(serve: Callable[[OdooFake], OdooFake]) -> OdooFake:
-    return serve(OdooFake())
+SINK = OdooSink
 
 
 def make_sink() -> OdooSink:
-    return sink_under_test(OdooSink)
+    return sink_under_test(SINK)
 
 
 def calls(fake: OdooFake, model: str, method: str) -> list[dict[str, Any]]:
@@ -29,11 +27,7 @@ def calls(fake: OdooFake, model: str, method: str) -> list[dict[str, Any]]:
 
 async def test_body_maps_every_line_exactly(fake: OdooFake) -> None:
     inv = sample_invoice(7, targets=("odoo",))
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "DELIVERED", result.detail
     (create,) = calls(fake, "account.move", "create")
     (vals,) = create["vals_list"]
@@ -83,12 +77,7 @@ async def test_draft_left_by_a_crash_is_posted_not_duplicated(fake: OdooFake) ->
 async def test_order_from_odoo_goes_through_the_invoicing_wizard(fake: OdooFake) -> None:
     inv = sample_invoice(7, targets=("odoo",))
     inv["lineage"] = [dict(inv["lineage"][0], platform="odoo", order_key="odoo:42")]
-    sink = make_sink()
-    try:
-        first = await deliver(sink, inv, sink.pipeline)
-        second = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    first, second = await deliver_twice(make_sink(), inv)
     assert (first.status, second.status) == ("DELIVERED", "ALREADY_PRESENT")
     (wizard,) = calls(fake, "sale.advance.payment.inv", "create")
     assert wizard["vals_list"] == [{"advance_payment_method": "delivered", "sale_order_ids": [[6, 0, [42]]]}]
@@ -115,11 +104,7 @@ async def test_validation_error_is_parked_with_odoos_message(fake: OdooFake) -> 
 async def test_auth_error_is_not_retried_and_never_shows_the_key(fake: OdooFake) -> None:
     inv = sample_invoice(7, targets=("odoo",))
     fake.fail(401, times=5, body=odoo_error(401, f"Invalid apikey {API_KEY}").body)
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "PARKED" and result.attempts == 1 and not result.retriable
     assert "AuthError" in (result.detail or "") and API_KEY not in (result.detail or "")
     assert "Traceback" not in (result.detail or "")
@@ -128,22 +113,14 @@ async def test_auth_error_is_not_retried_and_never_shows_the_key(fake: OdooFake)
 async def test_retry_after_is_passed_on(fake: OdooFake) -> None:
     inv = sample_invoice(7, targets=("odoo",))
     fake.fail(429, retry_after=7)
-    sink = make_sink()
-    try:
-        with pytest.raises(RetriableSinkError) as err:
-            await sink.find_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(RetriableSinkError) as err:
+        await find_once(make_sink(), inv)
     assert err.value.retry_after == 7
 
 
 async def test_wrong_key_is_an_auth_error(fake: OdooFake, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICING_ODOO_API_KEY", "not-the-key")
     inv = sample_invoice(7, targets=("odoo",))
-    sink = make_sink()
-    try:
-        with pytest.raises(AuthError, match="Invalid apikey") as err:
-            await sink.find_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(AuthError, match="Invalid apikey") as err:
+        await find_once(make_sink(), inv)
     assert "not-the-key" not in str(err.value)

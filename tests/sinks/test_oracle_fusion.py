@@ -3,33 +3,25 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Callable
 
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected
-from sinks.delivery import deliver
 from sinks.oracle_fusion import OracleFusionSink
 from tests.fakes.targets.oracle_fusion import CLIENT_SECRET, PASSWORD, OracleFusionFake, oracle_error
-from tests.support import sink_under_test, sample_invoice
+from tests.support import deliver_once, find_once, sample_invoice, sink_under_test
 
 
-@pytest.fixture
-def fake(serve: Callable[[OracleFusionFake], OracleFusionFake]) -> OracleFusionFake:
-    return serve(OracleFusionFake())
+SINK = OracleFusionSink
 
 
 def make_sink() -> OracleFusionSink:
-    return sink_under_test(OracleFusionSink)
+    return sink_under_test(SINK)
 
 
 async def test_receivables_invoice_body_is_exact(fake: OracleFusionFake) -> None:
     inv = sample_invoice(5, targets=("oracle-fusion",))
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "DELIVERED", result.detail
     post = next(r for r in fake.requests if r.method == "POST")
     assert post.headers["content-type"] == "application/vnd.oracle.adf.resourceitem+json"
@@ -62,11 +54,7 @@ async def test_oracle_refuses_a_duplicate_number_even_without_our_lookup(fake: O
 async def test_validation_errors_keep_oracles_details(fake: OracleFusionFake, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICING_ORACLE_FUSION_BUSINESS_UNIT", "Atlantis Operations")
     inv = sample_invoice(5, targets=("oracle-fusion",))
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "PARKED" and not result.retriable
     assert "Bad Request: AR-855023 The business unit Atlantis Operations is not valid." in (result.detail or "")
 
@@ -75,12 +63,8 @@ async def test_basic_auth_failure_is_auth_error_without_the_password(fake: Oracl
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICING_ORACLE_FUSION_PASSWORD", "not-" + PASSWORD)
     inv = sample_invoice(5, targets=("oracle-fusion",))
-    sink = make_sink()
-    try:
-        with pytest.raises(AuthError, match="Unauthorized") as err:
-            await sink.find_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(AuthError, match="Unauthorized") as err:
+        await find_once(make_sink(), inv)
     assert PASSWORD not in str(err.value)
 
 

@@ -1,36 +1,29 @@
-"""PayPal sink against the PayPal stand-in (spec-validated): exact strings, draft→send, number guard, OAuth, secrets."""
+"""PayPal sink against the PayPal stand-in (spec-validated): exact strings, draft→send, number guard.
+
+OAuth refresh and secrets in errors: tests/sinks/test_common.py."""
 from __future__ import annotations
 
-import time
 from decimal import Decimal
-from typing import Callable
 
 import pytest
 
-from invoicing.errors import AuthError, InvoiceRejected
+from invoicing.errors import InvoiceRejected
 from sinks.delivery import deliver
 from sinks.paypal import PayPalSink, to_paypal
 from tests.fakes.targets import paypal as fake_paypal
-from tests.fakes.targets._token_issuer import SECRET
-from tests.support import sink_under_test, sample_invoice
+from tests.support import deliver_once, sample_invoice, sink_under_test
 
 
-@pytest.fixture
-def fake(serve: Callable[[fake_paypal.PayPalFake], fake_paypal.PayPalFake]) -> fake_paypal.PayPalFake:
-    return serve(fake_paypal.make_fake())
+SINK = PayPalSink
 
 
 def make_sink() -> PayPalSink:
-    return sink_under_test(PayPalSink)
+    return sink_under_test(SINK)
 
 
 async def test_body_is_exact_and_sent(fake: fake_paypal.PayPalFake) -> None:
     inv = sample_invoice(51, targets=("paypal",))
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "DELIVERED", result.detail
     (doc,) = fake.created.values()
     assert doc["status"] == "SENT" and fake.sends == [doc["id"]]
@@ -74,11 +67,7 @@ async def test_total_mismatch_deletes_the_draft_and_parks(fake: fake_paypal.PayP
     inv = sample_invoice(54, targets=("paypal",))
     inv["tax_total"] += Decimal("0.01")
     inv["total"] += Decimal("0.01")
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "PARKED" and not result.retriable and "draft deleted" in (result.detail or "")
     assert not fake.created and not fake.sends
 
@@ -93,30 +82,3 @@ async def test_schema_violation_is_rejected_with_paypals_details(fake: fake_payp
             await sink._call("POST", "/v2/invoicing/invoices", "create", body)
     finally:
         await sink.close()
-
-
-async def test_token_refresh_on_401_and_before_expiry(fake: fake_paypal.PayPalFake) -> None:
-    sink = make_sink()
-    try:
-        await deliver(sink, sample_invoice(56, targets=("paypal",)), sink.pipeline)
-        fake.tokens.revoke()
-        r = await deliver(sink, sample_invoice(57, targets=("paypal",)), sink.pipeline)
-        assert r.status == "DELIVERED" and fake.tokens.issued == 2
-        sink.auth.cache.expires_at = time.monotonic() + 5
-        seen = len(fake.requests)
-        await deliver(sink, sample_invoice(58, targets=("paypal",)), sink.pipeline)
-    finally:
-        await sink.close()
-    assert fake.tokens.issued == 3 and fake.requests[seen].path == "/v1/oauth2/token"
-
-
-async def test_secrets_never_in_errors(fake: fake_paypal.PayPalFake, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INVOICING_PAYPAL_CLIENT_SECRET", "paypal-wrong-secret-4242")
-    sink = make_sink()
-    inv = sample_invoice(59, targets=("paypal",))
-    try:
-        with pytest.raises(AuthError) as err:
-            await sink.find_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
-    assert "paypal-wrong-secret-4242" not in str(err.value) and SECRET not in str(err.value)

@@ -1,36 +1,29 @@
-"""QuickBooks sink against the QuickBooks stand-in: exact body, requestid replay, DocNumber, OAuth refresh, secrets."""
+"""QuickBooks sink against the QuickBooks stand-in: exact body, requestid replay, DocNumber.
+
+OAuth refresh and secrets in errors: tests/sinks/test_common.py."""
 from __future__ import annotations
 
-import time
 from decimal import Decimal
-from typing import Callable
 
 import pytest
 
-from invoicing.errors import AuthError, InvoiceRejected
+from invoicing.errors import InvoiceRejected
 from sinks.delivery import deliver
 from sinks.quickbooks import QuickBooksSink, request_id
 from tests.fakes.targets import quickbooks as fake_qbo
-from tests.fakes.targets._token_issuer import REFRESH, SECRET
-from tests.support import sink_under_test, sample_invoice
+from tests.support import deliver_once, sample_invoice, sink_under_test
 
 
-@pytest.fixture
-def fake(serve: Callable[[fake_qbo.QuickBooksFake], fake_qbo.QuickBooksFake]) -> fake_qbo.QuickBooksFake:
-    return serve(fake_qbo.make_fake())
+SINK = QuickBooksSink
 
 
 def make_sink() -> QuickBooksSink:
-    return sink_under_test(QuickBooksSink)
+    return sink_under_test(SINK)
 
 
 async def test_body_is_exact(fake: fake_qbo.QuickBooksFake) -> None:
     inv = sample_invoice(31, targets=("quickbooks",))
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "DELIVERED", result.detail
     (doc,) = fake.created.values()
     assert doc["DocNumber"] == inv["number"] and doc["CurrencyRef"] == {"value": inv["currency"]}
@@ -70,35 +63,6 @@ async def test_duplicate_number_and_long_number_are_rejected(fake: fake_qbo.Quic
 def test_long_keys_are_hashed_to_50_chars() -> None:
     assert request_id("k" * 80) == request_id("k" * 80) and len(request_id("k" * 80)) == 50
     assert request_id("short") == "short"
-
-
-async def test_token_refresh_on_401_and_before_expiry(fake: fake_qbo.QuickBooksFake) -> None:
-    sink = make_sink()
-    try:
-        await deliver(sink, sample_invoice(34, targets=("quickbooks",)), sink.pipeline)
-        fake.tokens.revoke()
-        r = await deliver(sink, sample_invoice(35, targets=("quickbooks",)), sink.pipeline)
-        assert r.status == "DELIVERED" and r.attempts == 1 and fake.tokens.issued == 2
-        sink.auth.cache.expires_at = time.monotonic() + 5
-        seen = len(fake.requests)
-        await deliver(sink, sample_invoice(36, targets=("quickbooks",)), sink.pipeline)
-    finally:
-        await sink.close()
-    assert fake.tokens.issued == 3 and fake.requests[seen].path == "/oauth2/v1/tokens/bearer"
-    assert fake.requests[seen].headers["authorization"].startswith("Basic ")
-
-
-async def test_secrets_never_in_errors(fake: fake_qbo.QuickBooksFake, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INVOICING_QUICKBOOKS_REFRESH_TOKEN", "stale-refresh-token-999")
-    sink = make_sink()
-    inv = sample_invoice(37, targets=("quickbooks",))
-    try:
-        with pytest.raises(AuthError) as err:
-            await sink.find_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
-    for secret in ("stale-refresh-token-999", SECRET, REFRESH):
-        assert secret not in str(err.value)
 
 
 async def test_cash_sale_becomes_a_sales_receipt(fake: fake_qbo.QuickBooksFake) -> None:

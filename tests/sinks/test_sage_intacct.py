@@ -3,33 +3,25 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Callable
 
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected
-from sinks.delivery import deliver
 from sinks.sage_intacct import SageIntacctSink
 from tests.fakes.targets.sage_intacct import CLIENT_SECRET, USERNAME, SageIntacctFake, ia_error
-from tests.support import sink_under_test, sample_invoice
+from tests.support import deliver_once, find_once, sample_invoice, sink_under_test
 
 
-@pytest.fixture
-def fake(serve: Callable[[SageIntacctFake], SageIntacctFake]) -> SageIntacctFake:
-    return serve(SageIntacctFake())
+SINK = SageIntacctSink
 
 
 def make_sink() -> SageIntacctSink:
-    return sink_under_test(SageIntacctSink)
+    return sink_under_test(SINK)
 
 
 async def test_ar_invoice_body_is_exact(fake: SageIntacctFake) -> None:
     inv = sample_invoice(7, targets=("sage-intacct",))
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "DELIVERED", result.detail
     body = fake.created[result.external_id]
     assert body["invoiceNumber"] == inv["number"]
@@ -79,12 +71,8 @@ async def test_token_is_refreshed_before_it_expires(fake: SageIntacctFake) -> No
 async def test_refused_credentials_never_show_the_secret(fake: SageIntacctFake, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICING_SAGE_INTACCT_CLIENT_SECRET", "wrong-" + CLIENT_SECRET)
     inv = sample_invoice(9, targets=("sage-intacct",))
-    sink = make_sink()
-    try:
-        with pytest.raises(AuthError) as err:
-            await sink.find_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(AuthError) as err:
+        await find_once(make_sink(), inv)
     assert CLIENT_SECRET not in str(err.value) and "token endpoint" in str(err.value)
 
 
@@ -119,10 +107,6 @@ async def test_an_error_inside_a_200_is_not_read_as_not_found(fake: SageIntacctF
 
 async def test_credit_notes_are_rejected_clearly(fake: SageIntacctFake) -> None:
     inv = sample_invoice(7, targets=("sage-intacct",), document_type="CREDIT_NOTE")
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "PARKED" and "credit note" in (result.detail or "")
     assert not fake.created

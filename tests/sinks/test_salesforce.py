@@ -1,7 +1,6 @@
 """Salesforce sink against the local Salesforce stand-in."""
 from __future__ import annotations
 
-from typing import Callable
 
 import pytest
 
@@ -10,26 +9,20 @@ from sinks.salesforce import SalesforceSink
 from tests.fakes.target_base import Reply, Req
 from tests.fakes.targets._token_issuer import SECRET
 from tests.fakes.targets.salesforce import ACCOUNT, FIELD, ORDER, FakeSalesforce, errors
-from tests.support import sink_under_test, sample_invoice
+from tests.support import create_and_find, sample_invoice, sink_under_test
 
 
-@pytest.fixture
-def fake(serve: Callable[[FakeSalesforce], FakeSalesforce]) -> FakeSalesforce:
-    return serve(FakeSalesforce())
+SINK = SalesforceSink
 
 
 def make_sink() -> SalesforceSink:
-    return sink_under_test(SalesforceSink, quick_retries=False)
+    return sink_under_test(SINK, quick_retries=False)
 
 
 async def test_salesforce_order_generates_with_billing_transaction_and_correlation(fake: FakeSalesforce) -> None:
     inv = dict(sample_invoice(40), orders=[f"salesforce:{ORDER}"], lineage=[])
-    sink = make_sink()
-    try:
-        ref = await sink.create_invoice(inv, inv["invoice_id"])
-        assert await sink.find_invoice(inv, inv["invoice_id"]) == ref
-    finally:
-        await sink.close()
+    ref, found = await create_and_find(make_sink(), inv)
+    assert found == ref
     assert fake.generate_calls == [{"billingTransactionId": ORDER, "action": "Posted", "invoiceDate": "2026-11-24",
                                      "targetDate": "2026-11-24", "correlationId": inv["invoice_id"]}]
     assert fake.invoices[ref.external_id][FIELD] == inv["number"]

@@ -1,7 +1,6 @@
 """SAP sink against the local S/4HANA stand-in."""
 from __future__ import annotations
 
-from typing import Callable
 
 import pytest
 
@@ -9,28 +8,22 @@ from invoicing.errors import AuthError, InvoiceRejected
 from sinks.sap import SapSink
 from tests.fakes.targets._token_issuer import dec_json
 from tests.fakes.targets.sap import BILLING, PASSWORD, FakeSap
-from tests.support import sink_under_test, sample_invoice
+from tests.support import create_and_find, create_once, find_once, sample_invoice, sink_under_test
 
 CREATE = BILLING + "BillingDocument/SAP__self.CreateFromSDDocument"
 
 
-@pytest.fixture
-def fake(serve: Callable[[FakeSap], FakeSap]) -> FakeSap:
-    return serve(FakeSap())
+SINK = SapSink
 
 
 def make_sink() -> SapSink:
-    return sink_under_test(SapSink, quick_retries=False)
+    return sink_under_test(SINK, quick_retries=False)
 
 
 async def test_bills_the_replicated_sales_order_with_control_and_reference(fake: FakeSap) -> None:
     inv = sample_invoice(7)  # a Shopify order, replicated into SD as sales order 10007
-    sink = make_sink()
-    try:
-        ref = await sink.create_invoice(inv, inv["invoice_id"])
-        assert await sink.find_invoice(inv, inv["invoice_id"]) == ref
-    finally:
-        await sink.close()
+    ref, found = await create_and_find(make_sink(), inv)
+    assert found == ref
     post = [r for r in fake.requests if r.path == CREATE][0]
     assert dec_json(post) == {"_Control": {"DefaultBillingDocumentDate": "2026-11-24", "DefaultBillingDocumentType": "F2",
                                            "AutomPostingToAcctgIsDisabled": False},
@@ -42,11 +35,7 @@ async def test_bills_the_replicated_sales_order_with_control_and_reference(fake:
 
 async def test_native_sap_order_is_billed_directly(fake: FakeSap) -> None:
     inv = dict(sample_invoice(30), orders=["sap:4711"], lineage=[])
-    sink = make_sink()
-    try:
-        ref = await sink.create_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    ref = await create_once(make_sink(), inv)
     assert fake.created[ref.external_id]["_Reference"] == [{"SDDocument": "4711", "SDDocumentCategory": "C"}]
     assert not [r for r in fake.requests if "A_SalesOrder" in r.path]
 
@@ -67,12 +56,8 @@ async def test_csrf_token_refetched_once_after_403_required(fake: FakeSap) -> No
 
 async def test_order_without_sap_sales_order_is_not_applicable(fake: FakeSap) -> None:
     inv = dict(sample_invoice(33), orders=["woocommerce:991"], lineage=[])
-    sink = make_sink()
-    try:
-        with pytest.raises(InvoiceRejected, match="not applicable: order woocommerce:991 has no SAP sales order"):
-            await sink.find_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(InvoiceRejected, match="not applicable: order woocommerce:991 has no SAP sales order"):
+        await find_once(make_sink(), inv)
 
 
 async def test_already_billed_order_parks_with_sap_message(fake: FakeSap) -> None:
@@ -90,10 +75,6 @@ async def test_already_billed_order_parks_with_sap_message(fake: FakeSap) -> Non
 async def test_wrong_password_is_auth_error_without_the_password(fake: FakeSap, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICING_SAP_PASSWORD", "not-" + PASSWORD)
     inv = sample_invoice(35)
-    sink = make_sink()
-    try:
-        with pytest.raises(AuthError) as err:
-            await sink.find_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(AuthError) as err:
+        await find_once(make_sink(), inv)
     assert PASSWORD not in str(err.value)

@@ -1,35 +1,29 @@
-"""Xero sink against the Xero stand-in: exact body, idempotency, OAuth refresh, secrets kept out of errors."""
+"""Xero sink against the Xero stand-in: exact body, idempotency, one shared OAuth token per tenant.
+
+OAuth refresh before expiry and secrets in errors: tests/sinks/test_common.py."""
 from __future__ import annotations
 
-import time
 from decimal import Decimal
-from typing import Callable
 
 import pytest
 
-from invoicing.errors import AuthError, InvoiceRejected
+from invoicing.errors import InvoiceRejected
 from sinks.delivery import deliver
 from sinks.xero import XeroSink
 from tests.fakes.targets import xero as fake_xero
-from tests.support import sink_under_test, sample_invoice
+from tests.support import deliver_once, sample_invoice, sink_under_test
 
 
-@pytest.fixture
-def fake(serve: Callable[[fake_xero.XeroFake], fake_xero.XeroFake]) -> fake_xero.XeroFake:
-    return serve(fake_xero.make_fake())
+SINK = XeroSink
 
 
 def make_sink() -> XeroSink:
-    return sink_under_test(XeroSink)
+    return sink_under_test(SINK)
 
 
 async def test_body_is_exact_and_idempotent(fake: fake_xero.XeroFake) -> None:
     inv = sample_invoice(21, targets=("xero",))
-    sink = make_sink()
-    try:
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
+    result = await deliver_once(make_sink(), inv)
     assert result.status == "DELIVERED", result.detail
     (doc,) = fake.created.values()
     assert doc["InvoiceNumber"] == inv["number"] and doc["Type"] == "ACCREC" and doc["Status"] == "AUTHORISED"
@@ -83,30 +77,3 @@ async def test_token_refreshed_on_401_and_shared(fake: fake_xero.XeroFake) -> No
         await other.close()
     assert result.status == "DELIVERED" and result.attempts == 1
     assert fake.tokens.issued == 2
-
-
-async def test_token_refreshed_before_expiry(fake: fake_xero.XeroFake) -> None:
-    sink = make_sink()
-    try:
-        await deliver(sink, sample_invoice(27, targets=("xero",)), sink.pipeline)
-        sink.auth.cache.expires_at = time.monotonic() + 5  # inside the refresh margin
-        seen = len(fake.requests)
-        await deliver(sink, sample_invoice(28, targets=("xero",)), sink.pipeline)
-    finally:
-        await sink.close()
-    assert fake.tokens.issued == 2
-    assert fake.requests[seen].path == "/connect/token", "refreshed before the call, not after a 401"
-
-
-async def test_secrets_never_in_errors(fake: fake_xero.XeroFake, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INVOICING_XERO_CLIENT_SECRET", "wrong-secret-value-123")
-    sink = make_sink()
-    inv = sample_invoice(29, targets=("xero",))
-    try:
-        with pytest.raises(AuthError) as err:
-            await sink.find_invoice(inv, inv["invoice_id"])
-        result = await deliver(sink, inv, sink.pipeline)
-    finally:
-        await sink.close()
-    for text in (str(err.value), result.detail or ""):
-        assert "wrong-secret-value-123" not in text and fake_xero.REFRESH not in text

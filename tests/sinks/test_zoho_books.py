@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Callable
 
 import pytest
 
@@ -10,25 +9,19 @@ from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
 from sinks.zoho_books import ZohoBooksSink
 from tests.fakes.targets._token_issuer import REFRESH, SECRET
 from tests.fakes.targets.zoho_books import CUSTOMER, ORG, FakeZohoBooks
-from tests.support import sink_under_test, sample_invoice
+from tests.support import create_once, sample_invoice, sink_under_test
 
 
-@pytest.fixture
-def fake(serve: Callable[[FakeZohoBooks], FakeZohoBooks]) -> FakeZohoBooks:
-    return serve(FakeZohoBooks())
+SINK = ZohoBooksSink
 
 
 def make_sink() -> ZohoBooksSink:
-    return sink_under_test(ZohoBooksSink, quick_retries=False)
+    return sink_under_test(SINK, quick_retries=False)
 
 
 async def test_body_maps_our_number_lines_and_tax_exactly(fake: FakeZohoBooks) -> None:
     inv = sample_invoice(7)
-    sink = make_sink()
-    try:
-        ref = await sink.create_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    ref = await create_once(make_sink(), inv)
     post = [r for r in fake.requests if r.method == "POST" and r.path == "/books/v3/invoices"][0]
     assert post.query == {"organization_id": ORG, "ignore_auto_number_generation": "true"}
     assert post.headers["authorization"].startswith("Zoho-oauthtoken tok-")
@@ -92,10 +85,6 @@ async def test_token_refreshed_on_401_and_secrets_absent(fake: FakeZohoBooks) ->
 async def test_missing_tax_mapping_rejected(fake: FakeZohoBooks, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICING_ZOHO_BOOKS_ID_MAP", f'{{"customer:*": "{CUSTOMER}"}}')
     inv = sample_invoice(7)
-    sink = make_sink()
-    try:
-        with pytest.raises(InvoiceRejected, match="INVOICING_ZOHO_BOOKS_ID_MAP"):
-            await sink.create_invoice(inv, inv["invoice_id"])
-    finally:
-        await sink.close()
+    with pytest.raises(InvoiceRejected, match="INVOICING_ZOHO_BOOKS_ID_MAP"):
+        await create_once(make_sink(), inv)
     assert not fake.created

@@ -6,23 +6,21 @@ import json
 import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from invoicing.broker import ensure_topics
 from invoicing.codec import decode
 from invoicing.errors import FetchError
 from invoicing.exact import dumps_exact
 from invoicing.poller import Poller, PollCursor, pollable_sources
 from invoicing.samples import odoo as sample, settings_env
-from invoicing.settings import platform_settings
+from invoicing.settings import Settings, platform_settings
 from sources.base import ThinEvent
 from sources.odoo import Odoo, OdooSourceSettings
 from tests.fakes.target_base import FakeTarget, Reply, Req
-from tests.support import read_topic, running_gateway, topic_size, unique_settings
+from tests.support import polled_once_each, polling_source, read_topic, running_gateway, topic_size
 
 SECRET = "odoo-webhook-token-0123456789"
 T0 = datetime(2026, 11, 23, 13, 0, tzinfo=timezone.utc)
@@ -78,22 +76,16 @@ def _so(n: int, at: datetime | None = None, state: str = "sale", invoice_status:
 
 
 def _source(monkeypatch: pytest.MonkeyPatch, url: str, poll: bool = True, **extra: str) -> Odoo:
-    env = {**ENV, "INVOICING_ODOO_SECRET": SECRET, "INVOICING_ODOO_BASE_URL": url, "INVOICING_ODOO_POLL": "true" if poll else "false",
-           "INVOICING_ODOO_POLL_PAGE_SIZE": "2", "INVOICING_ODOO_POLL_SINCE": "2026-11-01T00:00:00Z"}
-    env.update({f"INVOICING_ODOO_{k.upper()}": v for k, v in extra.items()})
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return Odoo(platform_settings("odoo", OdooSourceSettings))
+    return polling_source("odoo", monkeypatch, SECRET, url, poll=poll, **extra)  # type: ignore[no-any-return]
 
 
 def _eid(so: dict[str, Any]) -> str:
     return f"sale.order/{so['id']}/{so['write_date'].replace(' ', 'T')}"
 
 
-async def test_poll_twice_restart_no_duplicates_nothing_missed(bootstrap: str, tmp_path: Path,
+async def test_poll_twice_restart_no_duplicates_nothing_missed(bootstrap: str, topics_ready: Settings,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = unique_settings(tmp_path)
-    await ensure_topics(settings, bootstrap)
+    settings = topics_ready
     api = FakeOdoo()
     try:
         source = _source(monkeypatch, api.url)
@@ -131,23 +123,16 @@ async def test_poll_twice_restart_no_duplicates_nothing_missed(bootstrap: str, t
     finally:
         api.close()
 
-    msgs = await read_topic(bootstrap, settings.topic("invoicing.raw-events"), count=len(expected), timeout=15, idle=1.0)
-    raws = [decode("raw_event", m.value) for m in msgs]
-    ids = [r["event_id"] for r in raws]
-    assert len(ids) == len(set(ids)), "no duplicates"
-    assert set(ids) == expected, "nothing missed"
-    for m, raw in zip(msgs, raws):
-        assert m.key == f"odoo:{raw['event_id']}".encode()
+    for _, raw in await polled_once_each(bootstrap, settings, "odoo", expected):
         assert raw["event_type"] == "sale.order.sale" and raw["url"].endswith("/json/2/sale.order/search_read")
         flat = repr(raw).encode()
         assert API_KEY.encode() not in flat and SECRET.encode() not in flat and b"bearer" not in flat.lower()
     assert await topic_size(bootstrap, settings.topic("invoicing.poll-cursors")) >= 3
 
 
-async def test_polled_order_and_webhook_give_the_same_event_key(bootstrap: str, tmp_path: Path,
+async def test_polled_order_and_webhook_give_the_same_event_key(bootstrap: str, topics_ready: Settings,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = unique_settings(tmp_path)
-    await ensure_topics(settings, bootstrap)
+    settings = topics_ready
     order = sample.order(2, random.Random(2), SECRET)
     api = FakeOdoo()
     try:
@@ -178,9 +163,8 @@ async def test_polled_order_and_webhook_give_the_same_event_key(bootstrap: str, 
         api.close()
 
 
-async def test_api_failure_keeps_the_cursor(bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = unique_settings(tmp_path)
-    await ensure_topics(settings, bootstrap)
+async def test_api_failure_keeps_the_cursor(bootstrap: str, topics_ready: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = topics_ready
     api = FakeOdoo()
     try:
         source = _source(monkeypatch, api.url)
@@ -220,9 +204,3 @@ async def test_wrong_api_key_is_retriable_and_not_leaked(monkeypatch: pytest.Mon
                 await Odoo(platform_settings("odoo", OdooSourceSettings)).poll(client, PollCursor())
     finally:
         api.close()
-
-
-def test_polling_is_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    _source(monkeypatch, "http://127.0.0.1:9", poll=False)
-    assert Odoo.transport == "both"
-    assert "odoo" not in pollable_sources()

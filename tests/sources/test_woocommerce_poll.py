@@ -5,23 +5,21 @@ from __future__ import annotations
 import base64
 import random
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from invoicing.broker import ensure_topics
 from invoicing.codec import decode
 from invoicing.errors import FetchError
 from invoicing.exact import dumps_exact
 from invoicing.poller import Poller, PollCursor, pollable_sources
 from invoicing.samples import settings_env, woocommerce as sample
-from invoicing.settings import platform_settings
+from invoicing.settings import Settings
 from sources.base import InboundRequest, ThinEvent
-from sources.woocommerce import WooCommerce, WooCommerceSettings
+from sources.woocommerce import WooCommerce
 from tests.fakes.target_base import FakeTarget, Reply, Req
-from tests.support import read_topic, running_gateway, topic_size, unique_settings
+from tests.support import polled_once_each, polling_source, read_topic, running_gateway, topic_size
 
 SECRET = "wc-webhook-secret-0123456789"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -78,23 +76,16 @@ def _order(n: int, status: str = "completed", at: datetime | None = None) -> dic
 
 
 def _source(monkeypatch: pytest.MonkeyPatch, url: str, poll: bool = True, **extra: str) -> WooCommerce:
-    env = {**ENV, "INVOICING_WOOCOMMERCE_SECRET": SECRET, "INVOICING_WOOCOMMERCE_BASE_URL": url,
-           "INVOICING_WOOCOMMERCE_POLL": "true" if poll else "false", "INVOICING_WOOCOMMERCE_POLL_PAGE_SIZE": "2",
-           "INVOICING_WOOCOMMERCE_POLL_SINCE": "2026-11-01T00:00:00Z"}
-    env.update({f"INVOICING_WOOCOMMERCE_{k.upper()}": v for k, v in extra.items()})
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return WooCommerce(platform_settings("woocommerce", WooCommerceSettings))
+    return polling_source("woocommerce", monkeypatch, SECRET, url, poll=poll, **extra)  # type: ignore[no-any-return]
 
 
 def _eid(doc: dict[str, Any]) -> str:
     return f"order:{doc['id']}:{doc['status']}"
 
 
-async def test_poll_twice_restart_no_duplicates_nothing_missed(bootstrap: str, tmp_path: Path,
+async def test_poll_twice_restart_no_duplicates_nothing_missed(bootstrap: str, topics_ready: Settings,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = unique_settings(tmp_path)
-    await ensure_topics(settings, bootstrap)
+    settings = topics_ready
     api = FakeWooCommerce()
     try:
         source = _source(monkeypatch, api.url)
@@ -135,13 +126,7 @@ async def test_poll_twice_restart_no_duplicates_nothing_missed(bootstrap: str, t
     finally:
         api.close()
 
-    msgs = await read_topic(bootstrap, settings.topic("invoicing.raw-events"), count=len(expected), timeout=15, idle=1.0)
-    raws = [decode("raw_event", m.value) for m in msgs]
-    ids = [r["event_id"] for r in raws]
-    assert len(ids) == len(set(ids)), "no duplicates"
-    assert set(ids) == expected, "nothing missed"
-    for m, raw in zip(msgs, raws):
-        assert m.key == f"woocommerce:{raw['event_id']}".encode()
+    for _, raw in await polled_once_each(bootstrap, settings, "woocommerce", expected):
         assert raw["event_type"] == "order.updated" and raw["url"].endswith("/wp-json/wc/v3/orders")
         source.verify(InboundRequest("POST", "/webhooks/woocommerce", "", raw["headers"], raw["body"]))
         flat = repr(raw).encode()
@@ -149,10 +134,9 @@ async def test_poll_twice_restart_no_duplicates_nothing_missed(bootstrap: str, t
     assert await topic_size(bootstrap, settings.topic("invoicing.poll-cursors")) >= 3
 
 
-async def test_polled_order_and_webhook_give_the_same_event_key(bootstrap: str, tmp_path: Path,
+async def test_polled_order_and_webhook_give_the_same_event_key(bootstrap: str, topics_ready: Settings,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = unique_settings(tmp_path)
-    await ensure_topics(settings, bootstrap)
+    settings = topics_ready
     api = FakeWooCommerce()
     try:
         source = _source(monkeypatch, api.url)
@@ -185,9 +169,8 @@ async def test_polled_order_and_webhook_give_the_same_event_key(bootstrap: str, 
         api.close()
 
 
-async def test_api_failure_keeps_the_cursor(bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = unique_settings(tmp_path)
-    await ensure_topics(settings, bootstrap)
+async def test_api_failure_keeps_the_cursor(bootstrap: str, topics_ready: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = topics_ready
     api = FakeWooCommerce()
     try:
         source = _source(monkeypatch, api.url)
@@ -228,9 +211,3 @@ async def test_wrong_consumer_secret_is_retriable_and_not_leaked(monkeypatch: py
         assert err.value.retriable and "cs_wrong" not in str(err.value) and "401" in str(err.value)
     finally:
         api.close()
-
-
-def test_polling_is_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    _source(monkeypatch, "http://127.0.0.1:9", poll=False)
-    assert WooCommerce.transport == "both"
-    assert "woocommerce" not in pollable_sources()
