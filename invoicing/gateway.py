@@ -8,6 +8,7 @@ Faust worker on purpose (Faust's web server exposes table contents).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import datetime, timezone
@@ -140,7 +141,10 @@ def create_gateway(settings: Settings, publisher: Any, sources: Mapping[str, Sou
                 return _reply(handshake)
             if request.method != "POST":
                 return JSONResponse({"error": "method not allowed"}, status_code=405)
-            source.verify(inbound)
+            if source.blocking_verify:
+                await asyncio.to_thread(source.verify, inbound)
+            else:
+                source.verify(inbound)
         except SignatureError as exc:
             log.info("rejected %s webhook: %s", platform, exc)
             return JSONResponse({"error": "signature verification failed"}, status_code=401)

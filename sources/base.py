@@ -137,6 +137,9 @@ class Source(ABC):
     signed_timestamp: ClassVar[bool] = False
     #: how the platform delivers: webhook, poll, or both
     transport: ClassVar[str] = "webhook"
+    #: True when `verify` may fetch keys or certificates over the network: the gateway then
+    #: runs it in a thread so one slow key server does not stall every other webhook
+    blocking_verify: ClassVar[bool] = False
 
     def __init__(self, settings: PlatformSettings | None = None) -> None:
         self.settings = settings if settings is not None else platform_settings(self.platform, self.settings_class)

@@ -83,6 +83,8 @@ class Magento(Source):
             raise SignatureError("Adobe I/O public key is not RSA")
         return key
 
+    blocking_verify = True
+
     def verify(self, request: InboundRequest) -> None:
         client_id = self.settings.client_id
         if not client_id:

@@ -79,6 +79,8 @@ class PayPal(Source):
         self._token: tuple[float, str] | None = None
 
     # -- inbound -------------------------------------------------------------
+    blocking_verify = True
+
     def verify(self, request: InboundRequest) -> None:
         webhook_id = self.settings.webhook_id
         if not webhook_id:
