@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterable, Mapping, Sequence
 
+from invoicing.errors import PayloadError
 from invoicing.money import ZERO, check_currency, q4, round_amount
 from invoicing.reference import Customer, ReferenceData, Seller
 from invoicing.tax import determine_tax
@@ -140,6 +141,8 @@ def build_draft(
             g["taxable_amount"] += net
         if order.get("amount_paid") is not None and order["trigger"] == "PAYMENT_RECEIVED":
             prepaid += order["amount_paid"]
+    if not lines:
+        raise PayloadError(f"order {orders[0]['order_key']} has no billable lines")
     for g in groups.values():
         g["tax_amount"] = round_amount(g["taxable_amount"] * g["rate"] / 100, currency)
     line_total = sum((ln["net_amount"] for ln in lines), ZERO)
