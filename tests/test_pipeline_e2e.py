@@ -6,7 +6,10 @@ from __future__ import annotations
 
 
 import asyncio
+import json
 import random
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +26,8 @@ from invoicing.samples import shopify as shop
 from invoicing.settings import PlatformSettings, Settings
 from pydantic import SecretStr
 from sources.shopify import Shopify
+from schemas import SCHEMA_DIR
+from tests.test_schemas import STANDALONE_DECODER
 from tests.support import REPO, WorkerProcess, read_topic, running_gateway, unique_settings, wait_until
 
 pytestmark = pytest.mark.slow
@@ -85,6 +90,11 @@ async def test_signed_webhooks_become_one_invoice_per_order(bootstrap: str, tmp_
         msgs = await invoices_on_topic(bootstrap, settings, len(batch))
         invoices = {m.key: decode("invoice", m.value) for m in msgs}
         assert len(invoices) == len(batch), worker.log()[-3000:]
+        # a consumer with nothing but fastavro and schemas/*.avsc reads the same invoices off the topic
+        standalone = subprocess.run([sys.executable, "-I", "-c", STANDALONE_DECODER, str(SCHEMA_DIR)],
+                                    input="".join(m.value.hex() + "\n" for m in msgs),
+                                    capture_output=True, text=True, check=True).stdout.splitlines()
+        assert sorted(json.loads(line)["number"] for line in standalone) == sorted(i["number"] for i in invoices.values())
         billed = Counter(o for inv in invoices.values() for o in inv["orders"])
         assert set(billed) == {o.order_ref for o in batch}
         assert all(n == 1 for n in billed.values()), "exactly one invoice per order"
@@ -139,8 +149,6 @@ async def test_unprocessable_event_goes_to_dead_letters_and_replays(bootstrap: s
     from invoicing.dlq import read_dead_letters, replay
 
     settings = await prepare(tmp_path, bootstrap)
-    import json
-
     doc = shop.shopify_payload(7, random.Random(7))
     doc["currency"] = "XXQ"
     bad = shop.signed(json.dumps(doc).encode(), SECRET, datetime.now(timezone.utc))
