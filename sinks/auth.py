@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import AsyncGenerator, Generator
+from typing import Any, AsyncGenerator, Generator
 
 import httpx
 
-from invoicing.errors import AuthError, RetriableSinkError
+from invoicing.errors import AuthError, ConfigError, RetriableSinkError
 from sinks.base import retry_after_seconds
 
-__all__ = ["TokenCache", "OAuth2ClientCredentials", "OAuth2RefreshToken", "StaticBearer", "token_cache"]
+__all__ = ["TokenCache", "OAuth2ClientCredentials", "OAuth2RefreshToken", "StaticBearer", "token_cache",
+           "refresh_token_auth", "client_credentials_auth"]
 
 _REFRESH_MARGIN = 60.0
 
@@ -147,3 +148,41 @@ class StaticBearer(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"StaticBearer(header={self.header!r}, token=***)"
+
+
+def _require(target: str, settings: Any, fields: tuple[str, ...]) -> None:
+    missing = [f for f in fields if not getattr(settings, f, None)]
+    if missing:
+        prefix = "INVOICING_" + target.upper().replace("-", "_") + "_"
+        names = ", ".join([prefix + missing[0].upper()] + ["_" + f.upper() for f in missing[1:]])
+        raise ConfigError(f"{target}: {names} {'is' if len(missing) == 1 else 'are'} required")
+
+
+def refresh_token_auth(target: str, settings: Any, client: httpx.AsyncClient, *, token_url: str | None = None,
+                       **kwargs: Any) -> OAuth2RefreshToken:
+    """Refresh-token auth from a target's settings (client id and secret, refresh token, token URL).
+
+    Raises:
+        ConfigError: names the missing variables.
+    """
+    _require(target, settings, ("client_id", "client_secret", "refresh_token"))
+    url = token_url or settings.token_url
+    if not url:
+        _require(target, settings, ("token_url",))
+    return OAuth2RefreshToken(url, settings.client_id, settings.client_secret.get_secret_value(),
+                              settings.refresh_token.get_secret_value(), client=client, **kwargs)
+
+
+def client_credentials_auth(target: str, settings: Any, client: httpx.AsyncClient, *, token_url: str | None = None,
+                            **kwargs: Any) -> OAuth2ClientCredentials:
+    """Client-credentials auth from a target's settings (client id and secret, token URL).
+
+    Raises:
+        ConfigError: names the missing variables.
+    """
+    _require(target, settings, ("client_id", "client_secret"))
+    url = token_url or settings.token_url
+    if not url:
+        _require(target, settings, ("token_url",))
+    return OAuth2ClientCredentials(url, settings.client_id, settings.client_secret.get_secret_value(),
+                                   client=client, **kwargs)

@@ -13,10 +13,10 @@ from typing import Any, Mapping
 
 import httpx
 
-from invoicing.errors import ConfigError, RetriableSinkError
+from invoicing.errors import RetriableSinkError
 from invoicing.exact import json_body, line_taxes
 from invoicing.mapping import MappedSettings, map_id, order_ids, rate_key, reject_credit_notes
-from sinks.auth import OAuth2ClientCredentials
+from sinks.auth import client_credentials_auth
 from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["NetSuiteSink", "NetSuiteSettings", "external_id_for", "to_netsuite"]
@@ -119,11 +119,9 @@ class NetSuiteSink(Sink):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         s = self.settings
-        if not (s.client_id and s.client_secret):
-            raise ConfigError("netsuite: INVOICING_NETSUITE_CLIENT_ID and _CLIENT_SECRET are required")
         token_url = s.token_url or f"{self.base_url()}/services/rest/auth/oauth2/v1/token"
-        self.auth = OAuth2ClientCredentials(token_url, s.client_id, s.client_secret.get_secret_value(),
-                                            scope="rest_webservices", client=self.client, basic_client_auth=True)
+        self.auth = client_credentials_auth("netsuite", s, self.client, token_url=token_url, scope="rest_webservices",
+                                            basic_client_auth=True)
 
     def _eid(self, key: str) -> str:
         return external_id_for(key, getattr(self.settings, "external_id_prefix", "inv-"))

@@ -19,11 +19,11 @@ from typing import Any, Mapping
 
 import httpx
 
-from invoicing.errors import ConfigError, InvoiceRejected
+from invoicing.errors import InvoiceRejected
 from invoicing.exact import money_str
 from invoicing.mapping import check_mappable
 from invoicing.settings import PlatformSettings
-from sinks.auth import OAuth2ClientCredentials
+from sinks.auth import client_credentials_auth
 from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["PayPalSink", "PayPalSettings", "to_paypal"]
@@ -101,10 +101,8 @@ class PayPalSink(Sink):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         s = self.settings
-        if not (s.client_id and s.client_secret):
-            raise ConfigError("paypal: INVOICING_PAYPAL_CLIENT_ID and _CLIENT_SECRET are required")
-        self.auth = OAuth2ClientCredentials(s.token_url or f"{self.base_url()}/v1/oauth2/token", s.client_id,
-                                            s.client_secret.get_secret_value(), client=self.client, basic_client_auth=True)
+        self.auth = client_credentials_auth("paypal", s, self.client, token_url=s.token_url or f"{self.base_url()}/v1/oauth2/token",
+                                            basic_client_auth=True)
 
     async def _call(self, method: str, path: str, what: str, body: Any = None) -> httpx.Response:
         r = await self.client.request(method, f"{self.base_url()}{path}", json=body, auth=self.auth,

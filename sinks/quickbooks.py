@@ -25,7 +25,7 @@ from invoicing.errors import ConfigError, InvoiceRejected
 from invoicing.exact import dumps_exact
 from invoicing.mapping import check_mappable
 from invoicing.settings import PlatformSettings
-from sinks.auth import OAuth2RefreshToken
+from sinks.auth import refresh_token_auth
 from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["QuickBooksSink", "QuickBooksSettings", "to_quickbooks", "request_id", "entity_for"]
@@ -123,12 +123,9 @@ class QuickBooksSink(Sink):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         s = self.settings
-        if not (s.client_id and s.client_secret and s.refresh_token and s.token_url):
-            raise ConfigError("quickbooks: INVOICING_QUICKBOOKS_CLIENT_ID, _CLIENT_SECRET, _REFRESH_TOKEN are required")
+        self.auth = refresh_token_auth("quickbooks", s, self.client, basic_client_auth=True)
         if not s.tenant:
             raise ConfigError("quickbooks: INVOICING_QUICKBOOKS_TENANT (the realm id) is required")
-        self.auth = OAuth2RefreshToken(s.token_url, s.client_id, s.client_secret.get_secret_value(),
-                                       s.refresh_token.get_secret_value(), client=self.client, basic_client_auth=True)
 
     def _url(self, entity: str) -> str:
         return f"{self.base_url()}/v3/company/{self.settings.tenant}/{entity}"

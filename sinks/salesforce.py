@@ -6,10 +6,10 @@ from typing import Any, Mapping
 
 import httpx
 
-from invoicing.errors import ConfigError, InvoiceRejected, RetriableSinkError
+from invoicing.errors import InvoiceRejected, RetriableSinkError
 from invoicing.exact import json_body
 from invoicing.mapping import MappedSettings, map_id, order_ids, reject_credit_notes
-from sinks.auth import OAuth2ClientCredentials
+from sinks.auth import client_credentials_auth
 from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["SalesforceSink", "SalesforceSettings", "to_generate"]
@@ -92,10 +92,8 @@ class SalesforceSink(Sink):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         s = self.settings
-        if not (s.client_id and s.client_secret):
-            raise ConfigError("salesforce: INVOICING_SALESFORCE_CLIENT_ID and _CLIENT_SECRET are required")
-        self.auth = OAuth2ClientCredentials(s.token_url or f"{self.base_url()}/services/oauth2/token", s.client_id,
-                                            s.client_secret.get_secret_value(), client=self.client)
+        self.auth = client_credentials_auth("salesforce", s, self.client,
+                                            token_url=s.token_url or f"{self.base_url()}/services/oauth2/token")
 
 
     async def _query(self, soql: str, what: str) -> list[dict[str, Any]]:

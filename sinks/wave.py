@@ -24,7 +24,7 @@ from invoicing.errors import AuthError, ConfigError, InvoiceRejected, RetriableS
 from invoicing.exact import money_str, qty_str
 from invoicing.mapping import check_mappable
 from invoicing.settings import PlatformSettings
-from sinks.auth import OAuth2RefreshToken
+from sinks.auth import refresh_token_auth
 from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["WaveSink", "WaveSettings", "wave_input"]
@@ -87,12 +87,9 @@ class WaveSink(Sink):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         s = self.settings
-        if not (s.client_id and s.client_secret and s.refresh_token and s.token_url):
-            raise ConfigError("wave: INVOICING_WAVE_CLIENT_ID, _CLIENT_SECRET, _REFRESH_TOKEN are required")
+        self.auth = refresh_token_auth("wave", s, self.client)
         if not (s.tenant and s.product_id):
             raise ConfigError("wave: INVOICING_WAVE_TENANT (businessId) and INVOICING_WAVE_PRODUCT_ID are required")
-        self.auth = OAuth2RefreshToken(s.token_url, s.client_id, s.client_secret.get_secret_value(),
-                                       s.refresh_token.get_secret_value(), client=self.client)
 
     async def _gql(self, query: str, variables: dict[str, Any], what: str) -> dict[str, Any]:
         r = await self.client.post(self.base_url(), json={"query": query, "variables": variables}, auth=self.auth)

@@ -22,7 +22,7 @@ from invoicing.errors import ConfigError, InvoiceRejected
 from invoicing.exact import dumps_exact, line_taxes
 from invoicing.mapping import check_mappable
 from invoicing.settings import PlatformSettings
-from sinks.auth import OAuth2RefreshToken
+from sinks.auth import refresh_token_auth
 from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["XeroSink", "XeroSettings", "to_xero"]
@@ -102,12 +102,9 @@ class XeroSink(Sink):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         s = self.settings
-        if not (s.client_id and s.client_secret and s.refresh_token and s.token_url):
-            raise ConfigError("xero: INVOICING_XERO_CLIENT_ID, _CLIENT_SECRET, _REFRESH_TOKEN are required")
+        self.auth = refresh_token_auth("xero", s, self.client)
         if not s.tenant:
             raise ConfigError("xero: INVOICING_XERO_TENANT (the xero-tenant-id) is required")
-        self.auth = OAuth2RefreshToken(s.token_url, s.client_id, s.client_secret.get_secret_value(),
-                                       s.refresh_token.get_secret_value(), client=self.client)
 
     def _headers(self) -> dict[str, str]:
         return {"xero-tenant-id": str(self.settings.tenant), "Accept": "application/json"}
