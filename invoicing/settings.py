@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     cycle_check_interval: float = Field(60.0, gt=0, description="Seconds between checks for billing cycles that ended.")
     recovery_consistency_check: bool = Field(True, description="Faust's check that a RocksDB table's persisted changelog offset is not past the topic's end. Turn off on the embedded broker, which reports the end of a partition too low after multi-record batches.")
     agents: list[str] = Field(default_factory=lambda: ["all"], description='Agents this worker runs: ["all"], or e.g. ["normalise","bill","cycles","issue"] and ["deliver","register_receipts"] in separate processes, to scale sinks apart from the stream processors.')
+    token_store: Path | None = Field(None, description="File keeping rotated OAuth refresh tokens across restarts (encrypted).")
+    token_store_key: SecretStr | None = Field(None, description="Fernet key that encrypts the token store.")
     log_level: str = Field("WARNING")
 
     def topic(self, name: str) -> str:

@@ -28,6 +28,9 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
         loop.run_until_complete(register_schemas(settings.schema_registry_url, topics))
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="0.0.0.0")
+    from invoicing.token_store import configure_token_store
+
+    configure_token_store(settings.token_store, settings.token_store_key.get_secret_value() if settings.token_store_key else None)
     pipeline = Pipeline(settings, bootstrap)
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -15,6 +15,7 @@ from typing import Any, AsyncGenerator, Generator
 import httpx
 
 from invoicing.errors import AuthError, ConfigError, RetriableSinkError
+from invoicing.token_store import token_store
 from sinks.base import retry_after_seconds
 
 __all__ = ["TokenCache", "OAuth2ClientCredentials", "OAuth2RefreshToken", "StaticBearer", "token_cache",
@@ -96,6 +97,9 @@ class _OAuth2(httpx.Auth):
             self.cache.expires_at = time.monotonic() + float(doc.get("expires_in") or 3600)
             if doc.get("refresh_token"):
                 self.cache.refresh_token = str(doc["refresh_token"])
+                store = token_store()
+                if store is not None:  # rotated: keep it for the next start (encrypted)
+                    store.put(_store_name(self.token_url, self.client_id), self.cache.refresh_token)
             self.cache.refreshes += 1
 
     def _apply(self, request: httpx.Request) -> None:
@@ -123,13 +127,19 @@ class OAuth2ClientCredentials(_OAuth2):
         return {"grant_type": "client_credentials"}
 
 
+def _store_name(token_url: str, client_id: str) -> str:
+    return f"{token_url}|{client_id}"
+
+
 class OAuth2RefreshToken(_OAuth2):
     """``grant_type=refresh_token`` (QuickBooks, Xero, Zoho, FreshBooks, Wave, HubSpot). Rotated refresh tokens are kept."""
 
     def __init__(self, token_url: str, client_id: str, client_secret: str, refresh_token: str, **kwargs: object) -> None:
         super().__init__(token_url, client_id, client_secret, **kwargs)  # type: ignore[arg-type]
         if self.cache.refresh_token is None:
-            self.cache.refresh_token = refresh_token
+            store = token_store()
+            stored = store.get(_store_name(token_url, client_id)) if store is not None else None
+            self.cache.refresh_token = stored or refresh_token
 
     def _grant(self) -> dict[str, str]:
         return {"grant_type": "refresh_token", "refresh_token": str(self.cache.refresh_token)}

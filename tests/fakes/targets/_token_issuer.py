@@ -25,9 +25,10 @@ class TokenIssuer:
     """Issues opaque bearer tokens; `revoke()` makes every issued token invalid (the next call gets 401)."""
 
     def __init__(self, grant: str, client_id: str = "cid", client_secret: str = SECRET,
-                 refresh_token: str = REFRESH, basic: bool = False, ttl: int = 3600) -> None:
+                 refresh_token: str = REFRESH, basic: bool = False, ttl: int = 3600, rotate: bool = False) -> None:
         self.grant, self.client_id, self.client_secret = grant, client_id, client_secret
         self.refresh_token, self.basic, self.ttl = refresh_token, basic, ttl
+        self.rotate = rotate  # Xero and QuickBooks: every refresh spends the refresh token and returns a new one
         self.tokens: set[str] = set()
         self.issued = 0
         self.scopes: list[str | None] = []
@@ -50,7 +51,10 @@ class TokenIssuer:
         token = "tok-" + secrets.token_hex(8)
         self.tokens.add(token)
         self.issued += 1
-        return Reply(200, {"access_token": token, "token_type": "Bearer", "expires_in": self.ttl})
+        body: dict[str, Any] = {"access_token": token, "token_type": "Bearer", "expires_in": self.ttl}
+        if self.grant == "refresh_token" and self.rotate:
+            self.refresh_token = body["refresh_token"] = "rt-" + secrets.token_hex(12)
+        return Reply(200, body)
 
     def revoke(self) -> None:
         self.tokens.clear()
