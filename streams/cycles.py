@@ -51,6 +51,7 @@ def _store(table: Any, key: bytes, value: Any) -> None:
 
 def register(p: "Pipeline") -> None:
     cycles, cycle_orders, index = p.tables.cycles, p.tables.cycle_orders, p.tables.cycle_index
+    members = p.tables.cycle_members
 
     def refresh_gauges() -> None:
         open_cycles = orders = 0
@@ -71,6 +72,9 @@ def register(p: "Pipeline") -> None:
 
     async def add_order(event: Any, customer_id: str) -> None:
         order = decode("order_event", event.value)
+        member_key = f"{customer_id}|{order['order_key']}".encode()
+        if members.get(member_key) is not None:
+            return  # already placed (this is a redelivery): never into a second cycle
         _customer, spec = spec_for(customer_id)
         idx = _load(index, customer_id.encode(), {"open": [], "closed": []})
         cycle = cycle_for(spec, order["occurred_at"])
@@ -78,7 +82,8 @@ def register(p: "Pipeline") -> None:
             cycle = next_cycle(spec, cycle)  # late: the cycle was already closed
         ckey = f"{customer_id}|{cycle.cycle_id}".encode()
         okey = f"{customer_id}|{cycle.cycle_id}|{order['order_key']}".encode()
-        if cycle_orders.get(okey) is not None:
+        if cycle_orders.get(okey) is not None:  # placed, but the crash came before the membership was written
+            members[member_key] = cycle.cycle_id.encode()
             return
         state = _load(cycles, ckey, {"status": "open", "end_ms": cycle.end_ms, "orders": []})
         state["orders"].append(order["order_key"])
@@ -90,6 +95,7 @@ def register(p: "Pipeline") -> None:
             OPEN_CYCLES.inc()
         OPEN_CYCLE_ORDERS.inc()
         ORDER_STATE_UPDATES.labels("accumulated").inc()
+        members[member_key] = cycle.cycle_id.encode()  # last: until it is written, a replay places the order again
 
     async def close_cycle(customer_id: str, cycle_id: str) -> int:
         customer, _spec = spec_for(customer_id)
@@ -156,7 +162,8 @@ def register(p: "Pipeline") -> None:
                          if partition_of(k, p.settings.partitions) == partition]
         for customer_id in customers:
             idx = _load(index, customer_id.encode(), {"open": [], "closed": []})
-            for cycle_id in list(idx["open"]):
+            # the cycle's own state decides; the index may be a step ahead after a crash mid-close
+            for cycle_id in dict.fromkeys(idx["open"] + idx["closed"]):
                 state = _load(cycles, f"{customer_id}|{cycle_id}".encode(), None)
                 if state and state["status"] == "open" and state["end_ms"] <= at_ms:
                     await close_cycle(customer_id, cycle_id)

@@ -7,6 +7,8 @@
 * ``cycles``: ``<customer>|<cycle id>`` → JSON cycle state (status, end, order keys).
 * ``cycle_orders``: ``<customer>|<cycle id>|<order key>`` → the order event (Avro).
 * ``cycle_index``: customer → JSON (open cycles, closed cycles) to place late orders.
+* ``cycle_members``: ``<customer>|<order key>`` → the cycle id the order was placed in, so an
+  order seen again (a redelivery after a crash) is never placed in a second cycle.
 
 Every mutated value is written back (``table[key] = value``) so the changelog has it.
 """
@@ -28,6 +30,7 @@ class Tables:
     cycles: TableT
     cycle_orders: TableT
     cycle_index: TableT
+    cycle_members: TableT
 
 
 def declare_tables(app: faust.App) -> Tables:
@@ -43,4 +46,5 @@ def declare_tables(app: faust.App) -> Tables:
         cycles=table("cycles"),
         cycle_orders=table("cycle-orders"),
         cycle_index=table("cycle-index"),
+        cycle_members=table("cycle-members"),
     )
