@@ -95,6 +95,31 @@ def register(p: "Pipeline") -> None:
             await p.channels.orders.send(key=None, value=json.dumps({"before_ms": before_ms}).encode(),
                                          partition=partition, headers={"kind": b"sweep"})
 
+    async def effect(kind: str, event: Any, order: dict[str, Any], customer: Any, state: dict[str, Any]) -> None:
+        """Send what *kind* sends downstream, and record it in *state*. Deterministic: sending it
+        again for the same event sends the same message (the receivers deduplicate)."""
+        ref = p.reference
+        if kind == "issue":
+            cust = customer or unknown_customer(order)
+            seller = ref.seller_for(cust)
+            targets = list(cust.targets if cust.targets is not None else
+                           (ref.defaults.targets if ref.defaults.targets is not None else p.settings.default_targets))
+            draft = build_draft([order], customer=cust, seller=seller, reference=ref, trigger=order["trigger"],
+                                targets=targets)
+            value = encode("invoice", draft)
+            await p.channels.issue.send(key=draft["series"].encode(), value=value)
+            state.update(status="issued", invoice_id=draft["invoice_id"], series=draft["series"])
+        elif kind == "cycle":
+            customer_id = state.get("customer_id") or customer.customer_id
+            await p.channels.cycle_orders.send(key=customer_id.encode(), value=event.value, headers={"kind": b"order"})
+            state.update(status="cycled", customer_id=customer_id)
+        elif kind == "credit":
+            await p.channels.issue.send(key=state["series"].encode(), value=credit_request(state, order),
+                                        headers={"kind": b"credit"})
+        elif kind == "cancel-cycle":
+            await p.channels.cycle_orders.send(key=state["customer_id"].encode(), value=event.value,
+                                               headers={"kind": b"cancel"})
+
     @p.app.agent(p.channels.orders, name="bill", concurrency=1)
     async def bill(stream: Any) -> None:
         await p.ready()
@@ -117,43 +142,39 @@ def register(p: "Pipeline") -> None:
             if customer is None and policy == "CYCLE":
                 policy = "IMMEDIATE"  # only customers in reference data have a billing cycle
             action = decide(state, order, policy)
+            if (action == "duplicate-event" and state.get("effect_event") == order["event_key"]
+                    and event.message.offset <= state.get("effect_offset", -1)):
+                # the very message that caused a send downstream, processed again after a crash (not a
+                # redelivery, which is a later message): the state may have been saved while the sent
+                # message was lost, so send it again (it is idempotent there)
+                try:
+                    await effect(str(state["effect"]), event, order, customer, state)
+                except (PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                    await p.dead_letter(event, stage="bill", error=exc, platform=order["platform"])
+                DUPLICATES.labels("event", order["trigger"]).inc()
+                continue
             if action in ("duplicate", "duplicate-event"):
                 DUPLICATES.labels("event" if action == "duplicate-event" else "order", order["trigger"]).inc()
                 continue
-            if action == "issue":
+            if action in ("issue", "cycle") or (action == "cancelled" and state.get("status") in ("issued", "cycled")
+                                                and not state.get("cancelled")):
+                kind = {"issue": "issue", "cycle": "cycle"}.get(action) or (
+                    "credit" if state.get("status") == "issued" else "cancel-cycle")
                 try:
-                    cust = customer or unknown_customer(order)
-                    seller = ref.seller_for(cust)
-                    targets = list(cust.targets if cust.targets is not None else
-                                   (ref.defaults.targets if ref.defaults.targets is not None else p.settings.default_targets))
-                    draft = build_draft([order], customer=cust, seller=seller, reference=ref,
-                                        trigger=order["trigger"], targets=targets)
-                    value = encode("invoice", draft)
+                    await effect(kind, event, order, customer, state)
                 except (PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
                     await p.dead_letter(event, stage="bill", error=exc, platform=order["platform"])
                     continue
-                await p.channels.issue.send(key=draft["series"].encode(), value=value)
-                state.update(status="issued", invoice_id=draft["invoice_id"], series=draft["series"],
-                             trigger=order["trigger"], paid=order["trigger"] == "PAYMENT_RECEIVED")
-            elif action == "cycle":
-                assert customer is not None  # unknown customers never get the CYCLE policy (above)
-                await p.channels.cycle_orders.send(key=customer.customer_id.encode(), value=event.value,
-                                                   headers={"kind": b"order"})
-                state.update(status="cycled", customer_id=customer.customer_id, trigger=order["trigger"],
-                             paid=order["trigger"] == "PAYMENT_RECEIVED")
+                state.update(effect=kind, effect_event=order["event_key"], effect_offset=event.message.offset)
+            if action in ("issue", "cycle"):
+                state.update(trigger=order["trigger"], paid=order["trigger"] == "PAYMENT_RECEIVED")
             elif action == "paid":
                 state["paid"] = True
                 ORDER_STATE_UPDATES.labels("paid").inc()
             elif action == "cancelled":
-                if state.get("status") == "issued" and not state.get("cancelled"):
-                    await p.channels.issue.send(key=state["series"].encode(), value=credit_request(state, order),
-                                                headers={"kind": b"credit"})
-                elif state.get("status") == "cycled" and not state.get("cancelled"):
-                    await p.channels.cycle_orders.send(key=state["customer_id"].encode(), value=event.value,
-                                                       headers={"kind": b"cancel"})
                 state["cancelled"] = True
                 ORDER_STATE_UPDATES.labels("cancelled").inc()
-            else:
+            elif action == "hold":
                 state.setdefault("status", "open")
                 ORDER_STATE_UPDATES.labels("held").inc()
             state["events"] = (state.get("events", []) + [order["event_key"]])[-_MAX_EVENTS_KEPT:]

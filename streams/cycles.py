@@ -15,6 +15,7 @@ the first number. An order for a cycle already closed goes into the next open on
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import defaultdict
@@ -115,13 +116,17 @@ def register(p: "Pipeline") -> None:
         targets = list(customer.targets if customer.targets is not None else
                        (p.reference.defaults.targets if p.reference.defaults.targets is not None else p.settings.default_targets))
         invoices: dict[str, list[str]] = {}
+        sent: list[Any] = []
         for (_currency, _po), orders in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
             orders.sort(key=lambda o: (o["occurred_at"], o["order_key"]))
             draft = build_draft(orders, customer=customer, seller=seller, reference=p.reference,
                                 trigger="CYCLE_END", targets=targets)
-            await p.channels.issue.send(key=draft["series"].encode(), value=encode("invoice", draft))
+            sent.append(await p.channels.issue.send(key=draft["series"].encode(), value=encode("invoice", draft)))
             for o in orders:
                 invoices[o["order_key"]] = [draft["invoice_id"], draft["series"]]
+        # the cycle is marked closed only once the broker has every invoice request: a crash before
+        # that leaves it open, and the next close sends the same requests again (same invoice ids)
+        await asyncio.gather(*sent)
         state["status"] = "closed"
         state["invoices"] = invoices
         _store(cycles, ckey, state)
