@@ -1,9 +1,10 @@
 """Agent ``cycles``: batch billing for B2B customers on a billing cycle.
 
 The ``bill`` agent sends every billable order of a cycle customer here, keyed by
-customer, so one partition holds all of a customer's cycles. Orders accumulate in
-the ``cycles``/``cycle_orders`` tables keyed by (customer, cycle); Faust windowed
-tables are not used (their state is lost with RocksDB after recovery).
+customer, so one partition holds all of a customer's cycles. Orders accumulate per
+(customer, cycle) in plain tables: ``cycles`` holds one JSON value per customer with
+every cycle's state, ``cycle_orders`` the order bodies. Faust windowed tables are not
+used (their state is lost with RocksDB after recovery).
 
 Closing is a command on the same topic (``kind: close``, ``{"at": ISO time}``), sent
 to every partition by a worker timer and by `invoicing cycle close`. Closing a cycle
@@ -50,18 +51,26 @@ def _store(table: Any, key: bytes, value: Any) -> None:
     table[key] = json.dumps(value, separators=(",", ":")).encode()
 
 
+_KEEP_CLOSED = 24  # closed cycles kept per customer (late orders, credit notes after the close)
+
+
+def _empty() -> dict[str, Any]:
+    return {"cycles": {}}
+
+
 def register(p: "Pipeline") -> None:
-    cycles, cycle_orders, index = p.tables.cycles, p.tables.cycle_orders, p.tables.cycle_index
-    members = p.tables.cycle_members
+    # One JSON value per customer holds every cycle's state (status, end, order keys, invoices):
+    # one changelog message per change, so a crash never leaves two tables telling different
+    # stories. The orders' bodies are in ``cycle_orders``, written before the state names them.
+    states, cycle_orders = p.tables.cycles, p.tables.cycle_orders
 
     def refresh_gauges() -> None:
         open_cycles = orders = 0
-        for value in cycles.values():
-            if value:
-                state = json.loads(value)
-                if state.get("status") == "open":
+        for value in states.values():
+            for c in (json.loads(value)["cycles"].values() if value else ()):
+                if c["status"] == "open":
                     open_cycles += 1
-                    orders += len(state.get("orders", []))
+                    orders += len(c["orders"])
         OPEN_CYCLES.set(open_cycles)
         OPEN_CYCLE_ORDERS.set(orders)
 
@@ -71,44 +80,36 @@ def register(p: "Pipeline") -> None:
             raise PipelineError(f"customer {customer_id!r} is not in reference data")
         return customer, parse_cycle(customer.billing_cycle, customer.timezone)
 
+    def placed_in(state: dict[str, Any], order_key: str) -> str | None:
+        return next((cid for cid, c in state["cycles"].items() if order_key in c["orders"]), None)
+
     async def add_order(event: Any, customer_id: str) -> None:
         order = decode("order_event", event.value)
-        member_key = f"{customer_id}|{order['order_key']}".encode()
-        if members.get(member_key) is not None:
-            return  # already placed (this is a redelivery): never into a second cycle
+        key = customer_id.encode()
+        state = _load(states, key, _empty())
+        if placed_in(state, order["order_key"]) is not None:
+            return  # seen again (a redelivery, or a replay after a crash): never in a second cycle
         _customer, spec = spec_for(customer_id)
-        idx = _load(index, customer_id.encode(), {"open": [], "closed": []})
         cycle = cycle_for(spec, order["occurred_at"])
-        while cycle.cycle_id in idx["closed"]:
+        while state["cycles"].get(cycle.cycle_id, {}).get("status") == "closed":
             cycle = next_cycle(spec, cycle)  # late: the cycle was already closed
-        ckey = f"{customer_id}|{cycle.cycle_id}".encode()
-        okey = f"{customer_id}|{cycle.cycle_id}|{order['order_key']}".encode()
-        if cycle_orders.get(okey) is not None:  # placed, but the crash came before the membership was written
-            members[member_key] = cycle.cycle_id.encode()
-            return
-        state = _load(cycles, ckey, {"status": "open", "end_ms": cycle.end_ms, "orders": []})
-        state["orders"].append(order["order_key"])
-        cycle_orders[okey] = event.value
-        _store(cycles, ckey, state)
-        if cycle.cycle_id not in idx["open"]:
-            idx["open"].append(cycle.cycle_id)
-            _store(index, customer_id.encode(), idx)
+        cycle_orders[f"{customer_id}|{cycle.cycle_id}|{order['order_key']}".encode()] = event.value
+        c = state["cycles"].setdefault(cycle.cycle_id, {"status": "open", "end_ms": cycle.end_ms, "orders": []})
+        if not c["orders"]:
             OPEN_CYCLES.inc()
+        c["orders"].append(order["order_key"])
+        _store(states, key, state)
         OPEN_CYCLE_ORDERS.inc()
         ORDER_STATE_UPDATES.labels("accumulated").inc()
-        members[member_key] = cycle.cycle_id.encode()  # last: until it is written, a replay places the order again
 
-    async def close_cycle(customer_id: str, cycle_id: str) -> int:
+    async def close_cycle(customer_id: str, state: dict[str, Any], cycle_id: str) -> None:
         customer, _spec = spec_for(customer_id)
-        ckey = f"{customer_id}|{cycle_id}".encode()
-        state = _load(cycles, ckey, None)
-        if state is None or state.get("status") != "open":
-            return 0
+        c = state["cycles"][cycle_id]
         groups: dict[tuple[str, str | None], list[dict[str, Any]]] = defaultdict(list)
-        for order_key in state["orders"]:
+        for order_key in c["orders"]:
             raw = cycle_orders.get(f"{customer_id}|{cycle_id}|{order_key}".encode())
             if raw is None:
-                continue
+                raise PipelineError(f"cycle {customer_id}/{cycle_id}: order {order_key} has no body")
             order = decode("order_event", raw)
             po = order.get("purchase_order") if customer.split_by_po else None
             groups[(order["currency"], po)].append(order)
@@ -124,37 +125,30 @@ def register(p: "Pipeline") -> None:
             sent.append(await p.channels.issue.send(key=draft["series"].encode(), value=encode("invoice", draft)))
             for o in orders:
                 invoices[o["order_key"]] = [draft["invoice_id"], draft["series"]]
-        # the cycle is marked closed only once the broker has every invoice request: a crash before
-        # that leaves it open, and the next close sends the same requests again (same invoice ids)
+        # closed only once the broker has every invoice request: a crash before that leaves the cycle
+        # open, and the next close sends the same requests again (same invoice ids, same numbers)
         await asyncio.gather(*sent)
-        state["status"] = "closed"
-        state["invoices"] = invoices
-        _store(cycles, ckey, state)
-        idx = _load(index, customer_id.encode(), {"open": [], "closed": []})
-        idx["open"] = [c for c in idx["open"] if c != cycle_id]
-        idx["closed"] = (idx["closed"] + [cycle_id])[-48:]
-        _store(index, customer_id.encode(), idx)
-        return len(groups)
+        c.update(status="closed", invoices=invoices)
+        for cid in sorted(k for k, v in state["cycles"].items() if v["status"] == "closed")[:-_KEEP_CLOSED]:
+            del state["cycles"][cid]
 
     async def cancel_order(event: Any, customer_id: str) -> None:
         """A cancelled order leaves its open cycle; after the close it gets a credit note."""
         order = decode("order_event", event.value)
-        idx = _load(index, customer_id.encode(), {"open": [], "closed": []})
-        for cycle_id in idx["open"] + idx["closed"][::-1]:
-            ckey = f"{customer_id}|{cycle_id}".encode()
-            state = _load(cycles, ckey, None)
-            if not state or order["order_key"] not in state["orders"]:
-                continue
-            if state["status"] == "open":
-                state["orders"].remove(order["order_key"])
-                _store(cycles, ckey, state)
-                cycle_orders.pop(f"{customer_id}|{cycle_id}|{order['order_key']}".encode(), None)
-                OPEN_CYCLE_ORDERS.dec()
-            elif order["order_key"] in state.get("invoices", {}):
-                invoice_id, series = state["invoices"][order["order_key"]]
-                await p.channels.issue.send(key=series.encode(), value=credit_request({}, order, invoice_id),
-                                            headers={"kind": b"credit"})
+        key = customer_id.encode()
+        state = _load(states, key, _empty())
+        cycle_id = placed_in(state, order["order_key"])
+        if cycle_id is None:
             return
+        c = state["cycles"][cycle_id]
+        if c["status"] == "open":
+            c["orders"].remove(order["order_key"])
+            _store(states, key, state)
+            OPEN_CYCLE_ORDERS.dec()
+        elif order["order_key"] in c.get("invoices", {}):
+            invoice_id, series = c["invoices"][order["order_key"]]
+            await p.channels.issue.send(key=series.encode(), value=credit_request({}, order, invoice_id),
+                                        headers={"kind": b"credit"})
 
     async def close_due(event: Any) -> None:
         cmd = json.loads(event.value)
@@ -163,15 +157,21 @@ def register(p: "Pipeline") -> None:
         if cmd.get("customer"):
             customers = [str(cmd["customer"])]
         else:
-            customers = [k.decode() for k in list(index.keys())
-                         if partition_of(k, p.settings.partitions) == partition]
+            customers = [k.decode() for k in list(states.keys()) if partition_of(k, p.settings.partitions) == partition]
         for customer_id in customers:
-            idx = _load(index, customer_id.encode(), {"open": [], "closed": []})
-            # the cycle's own state decides; the index may be a step ahead after a crash mid-close
-            for cycle_id in dict.fromkeys(idx["open"] + idx["closed"]):
-                state = _load(cycles, f"{customer_id}|{cycle_id}".encode(), None)
-                if state and state["status"] == "open" and state["end_ms"] <= at_ms:
-                    await close_cycle(customer_id, cycle_id)
+            key = customer_id.encode()
+            state = _load(states, key, None)
+            if state is None:
+                continue
+            due = sorted(cid for cid, c in state["cycles"].items() if c["status"] == "open" and c["end_ms"] <= at_ms)
+            closed = {cid: list(state["cycles"][cid]["orders"]) for cid in due}
+            for cycle_id in due:
+                await close_cycle(customer_id, state, cycle_id)
+            if due:
+                _store(states, key, state)
+                for cycle_id, order_keys in closed.items():  # bodies go only after the closed state is written
+                    for o in order_keys:
+                        cycle_orders.pop(f"{customer_id}|{cycle_id}|{o}".encode(), None)
 
     @p.app.agent(p.channels.cycle_orders, name="cycles", concurrency=1)
     async def cycle_agent(stream: Any) -> None:

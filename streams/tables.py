@@ -4,11 +4,9 @@
   event keys seen, paid, cancelled): both levels of deduplication.
 * ``issued``: invoice id → ``<sequence>|<series>|<Avro invoice>``; the order→number mapping.
 * ``deliveries``: ``<invoice id>|<target>`` → receipt status.
-* ``cycles``: ``<customer>|<cycle id>`` → JSON cycle state (status, end, order keys).
-* ``cycle_orders``: ``<customer>|<cycle id>|<order key>`` → the order event (Avro).
-* ``cycle_index``: customer → JSON (open cycles, closed cycles) to place late orders.
-* ``cycle_members``: ``<customer>|<order key>`` → the cycle id the order was placed in, so an
-  order seen again (a redelivery after a crash) is never placed in a second cycle.
+* ``cycles``: customer → JSON of all the customer's billing cycles (status, end, order keys,
+  invoices): one value, so one changelog message per change keeps them consistent.
+* ``cycle_orders``: ``<customer>|<cycle id>|<order key>`` → the order event (Avro), until the close.
 
 Every mutated value is written back (``table[key] = value``) so the changelog has it.
 """
@@ -29,8 +27,6 @@ class Tables:
     deliveries: TableT
     cycles: TableT
     cycle_orders: TableT
-    cycle_index: TableT
-    cycle_members: TableT
 
 
 def declare_tables(app: faust.App) -> Tables:
@@ -45,6 +41,4 @@ def declare_tables(app: faust.App) -> Tables:
         deliveries=table("deliveries"),
         cycles=table("cycles"),
         cycle_orders=table("cycle-orders"),
-        cycle_index=table("cycle-index"),
-        cycle_members=table("cycle-members"),
     )
