@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     agents: list[str] = Field(default_factory=lambda: ["all"], description='Agents this worker runs: ["all"], or e.g. ["normalise","bill","cycles","issue"] and ["deliver","register_receipts"] in separate processes, to scale sinks apart from the stream processors.')
     token_store: Path | None = Field(None, description="File keeping rotated OAuth refresh tokens across restarts (encrypted).")
     token_store_key: SecretStr | None = Field(None, description="Fernet key that encrypts the token store.")
+    producer_max_batch_bytes: int = Field(16384, ge=1, description="Producer batch size of the worker. 1 sends every record in its own batch: needed on the embedded broker, whose end offsets are wrong after multi-record batches and would make Faust stop recovering a table before its last updates.")
     log_level: str = Field("WARNING")
 
     def topic(self, name: str) -> str:

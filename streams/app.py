@@ -44,6 +44,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         topic_allow_declare=True,
         producer_acks=-1,
         producer_linger_ms=settings.linger_ms,
+        producer_max_batch_size=settings.producer_max_batch_bytes,
         broker_rebalance_timeout=timeout,
         broker_session_timeout=timeout,
         broker_heartbeat_interval=max(0.5, timeout / 10),

@@ -63,6 +63,7 @@ def register(p: "Pipeline") -> None:
     # one changelog message per change, so a crash never leaves two tables telling different
     # stories. The orders' bodies are in ``cycle_orders``, written before the state names them.
     states, cycle_orders = p.tables.cycles, p.tables.cycle_orders
+    resent_after_start: set[str] = set()
 
     def refresh_gauges() -> None:
         open_cycles = orders = 0
@@ -102,9 +103,10 @@ def register(p: "Pipeline") -> None:
         OPEN_CYCLE_ORDERS.inc()
         ORDER_STATE_UPDATES.labels("accumulated").inc()
 
-    async def close_cycle(customer_id: str, state: dict[str, Any], cycle_id: str) -> None:
+    async def send_invoices(customer_id: str, cycle_id: str, c: dict[str, Any]) -> dict[str, list[str]]:
+        """Build the cycle's invoices from its orders and send them to the issue agent, waiting for
+        the broker's acknowledgement. Deterministic: sending again gives the same invoice ids."""
         customer, _spec = spec_for(customer_id)
-        c = state["cycles"][cycle_id]
         groups: dict[tuple[str, str | None], list[dict[str, Any]]] = defaultdict(list)
         for order_key in c["orders"]:
             raw = cycle_orders.get(f"{customer_id}|{cycle_id}|{order_key}".encode())
@@ -122,15 +124,31 @@ def register(p: "Pipeline") -> None:
             orders.sort(key=lambda o: (o["occurred_at"], o["order_key"]))
             draft = build_draft(orders, customer=customer, seller=seller, reference=p.reference,
                                 trigger="CYCLE_END", targets=targets)
-            sent.append(await p.channels.issue.send(key=draft["series"].encode(), value=encode("invoice", draft)))
+            sent.append(p.app.producer.send_and_wait(p.topics.issue, draft["series"].encode(), encode("invoice", draft),
+                                                     partition=None, timestamp=None, headers=None))
             for o in orders:
                 invoices[o["order_key"]] = [draft["invoice_id"], draft["series"]]
+        await asyncio.gather(*sent)
+        return invoices
+
+    async def close_cycle(customer_id: str, state: dict[str, Any], cycle_id: str) -> None:
+        c = state["cycles"][cycle_id]
         # closed only once the broker has every invoice request: a crash before that leaves the cycle
         # open, and the next close sends the same requests again (same invoice ids, same numbers)
-        await asyncio.gather(*sent)
-        c.update(status="closed", invoices=invoices)
+        invoices = await send_invoices(customer_id, cycle_id, c)
+        c.update(status="closed", invoices=invoices, closed_ms=int(time.time() * 1000))
         for cid in sorted(k for k, v in state["cycles"].items() if v["status"] == "closed")[:-_KEEP_CLOSED]:
-            del state["cycles"][cid]
+            if not state["cycles"][cid].get("bodies", True):
+                del state["cycles"][cid]
+
+    async def resend_recent(customer_id: str, state: dict[str, Any]) -> None:
+        """Once per customer after a worker starts: send the requests of cycles closed in the last day
+        again. A crash can have lost what followed a close (the issue agent re-sends an invoice it
+        already issued, byte for byte, and issues one it never saw)."""
+        since = int(time.time() * 1000) - 86_400_000
+        for cycle_id, c in sorted(state["cycles"].items()):
+            if c["status"] == "closed" and c.get("bodies", True) and c.get("closed_ms", 0) >= since:
+                await send_invoices(customer_id, cycle_id, c)
 
     async def cancel_order(event: Any, customer_id: str) -> None:
         """A cancelled order leaves its open cycle; after the close it gets a credit note."""
@@ -163,15 +181,23 @@ def register(p: "Pipeline") -> None:
             state = _load(states, key, None)
             if state is None:
                 continue
+            if customer_id not in resent_after_start:
+                resent_after_start.add(customer_id)
+                await resend_recent(customer_id, state)
             due = sorted(cid for cid, c in state["cycles"].items() if c["status"] == "open" and c["end_ms"] <= at_ms)
-            closed = {cid: list(state["cycles"][cid]["orders"]) for cid in due}
             for cycle_id in due:
                 await close_cycle(customer_id, state, cycle_id)
-            if due:
-                _store(states, key, state)
-                for cycle_id, order_keys in closed.items():  # bodies go only after the closed state is written
-                    for o in order_keys:
-                        cycle_orders.pop(f"{customer_id}|{cycle_id}|{o}".encode(), None)
+            if not due:
+                continue
+            # order bodies of a closed cycle are dropped two closes later, when its closed state has long
+            # been written: a crash can then never leave an open cycle without the bodies to close it
+            closed = sorted(cid for cid, c in state["cycles"].items() if c["status"] == "closed" and c.get("bodies", True))
+            for cycle_id in closed[:-2]:
+                state["cycles"][cycle_id]["bodies"] = False
+            _store(states, key, state)
+            for cycle_id in closed[:-2]:
+                for o in state["cycles"][cycle_id]["orders"]:
+                    cycle_orders.pop(f"{customer_id}|{cycle_id}|{o}".encode(), None)
 
     @p.app.agent(p.channels.cycle_orders, name="cycles", concurrency=1)
     async def cycle_agent(stream: Any) -> None:
