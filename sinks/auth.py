@@ -168,6 +168,14 @@ def _require(target: str, settings: Any, fields: tuple[str, ...]) -> None:
         raise ConfigError(f"{target}: {names} {'is' if len(missing) == 1 else 'are'} required")
 
 
+def _token_url(target: str, settings: Any, token_url: str | None) -> str:
+    """The token URL the sink gives (its platform's fixed one), else the configured one."""
+    url = token_url or settings.token_url
+    if not url:
+        _require(target, settings, ("token_url",))
+    return str(url)
+
+
 def refresh_token_auth(target: str, settings: Any, client: httpx.AsyncClient, *, token_url: str | None = None,
                        **kwargs: Any) -> OAuth2RefreshToken:
     """Refresh-token auth from a target's settings (client id and secret, refresh token, token URL).
@@ -176,10 +184,7 @@ def refresh_token_auth(target: str, settings: Any, client: httpx.AsyncClient, *,
         ConfigError: names the missing variables.
     """
     _require(target, settings, ("client_id", "client_secret", "refresh_token"))
-    url = token_url or settings.token_url
-    if not url:
-        _require(target, settings, ("token_url",))
-    return OAuth2RefreshToken(url, settings.client_id, settings.client_secret.get_secret_value(),
+    return OAuth2RefreshToken(_token_url(target, settings, token_url), settings.client_id, settings.client_secret.get_secret_value(),
                               settings.refresh_token.get_secret_value(), client=client, **kwargs)
 
 
@@ -191,8 +196,5 @@ def client_credentials_auth(target: str, settings: Any, client: httpx.AsyncClien
         ConfigError: names the missing variables.
     """
     _require(target, settings, ("client_id", "client_secret"))
-    url = token_url or settings.token_url
-    if not url:
-        _require(target, settings, ("token_url",))
-    return OAuth2ClientCredentials(url, settings.client_id, settings.client_secret.get_secret_value(),
+    return OAuth2ClientCredentials(_token_url(target, settings, token_url), settings.client_id, settings.client_secret.get_secret_value(),
                                    client=client, **kwargs)
