@@ -2,25 +2,11 @@
 from __future__ import annotations
 
 import faust
-from faust.transport.drivers import aiokafka as _faust_aiokafka
 
 from invoicing.settings import Settings
+from streams import faust_patches
 
 __all__ = ["create_app"]
-
-_FETCH_MAX_WAIT_MS = {"value": 20}
-_original_create_worker_consumer = _faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
-
-
-def _create_worker_consumer(self: object, transport: object) -> object:
-    """Faust hard-codes the consumer's fetch_max_wait_ms to 1500 ms: every hop between
-    agents can then wait that long for a sparse partition. Use the configured wait instead."""
-    consumer = _original_create_worker_consumer(self, transport)  # type: ignore[arg-type]
-    consumer._fetch_max_wait_ms = _FETCH_MAX_WAIT_MS["value"]  # noqa: SLF001 - no public setting
-    return consumer
-
-
-_faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings, bootstrap: str) -> faust.App:
@@ -31,8 +17,9 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     prometheus_client on its own port, and Faust's /table views are never exposed.
     """
     timeout = settings.rebalance_timeout
-    _FETCH_MAX_WAIT_MS["value"] = settings.fetch_max_wait_ms
-    return faust.App(
+    faust_patches.set_fetch_max_wait_ms(settings.fetch_max_wait_ms)
+    faust_patches.apply()
+    app = faust.App(
         settings.app_id,
         broker=[f"kafka://{b.strip()}" for b in bootstrap.split(",")],
         store=settings.store,
@@ -54,3 +41,4 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         recovery_consistency_check=settings.recovery_consistency_check,
         logging_config=None,
     )
+    return app

@@ -1,0 +1,151 @@
+"""Corrections to faust-streaming 0.15 that at-least-once processing depends on.
+
+Each patch replaces one method, says what goes wrong without it, and is applied once
+(``apply``) before the App is built. ``tests/test_faust_patches.py`` checks that the
+patched methods are still the ones this module was written against, so a Faust upgrade
+that changes them fails a test instead of silently dropping a correction.
+
+1. **Records lost when a worker (re)joins the group.** At the end of table recovery
+   Faust resumes the stream partitions, seeks them to the committed offsets, and only
+   then calls ``flow_control.resume()``, which empties every stream's inbound queue.
+   Whatever the fetcher delivered between the seek and that call is thrown away while
+   the consumer's position has already moved past it: those records are never
+   processed (seen here: a restarted worker skipped the raw events that had waited for
+   it, and the orders in them were never invoiced). The patched order empties the
+   queues first, seeks while the stream partitions are still paused, and resumes them
+   last, so the first record any stream sees is the one at the committed offset.
+2. **Records fetched for paused partitions.** Faust passes its live set of active
+   partitions to aiokafka as a filter, and aiokafka reads an *empty* filter as "every
+   partition". When the last active partitions are paused while a fetch is under way
+   (the end of table recovery pauses the changelog partitions before the stream
+   partitions are resumed), aiokafka hands over the records of every partition and moves
+   their positions past them, and Faust drops the ones of partitions that are not active.
+   The filter given to aiokafka is now never empty: it always means "the active ones".
+3. **Consumer fetch wait.** Faust hard-codes the consumer's ``fetch_max_wait_ms`` to
+   1,500 ms: every hop between agents can then wait that long on a quiet partition.
+   The configured wait is used instead.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from aiokafka.errors import ConsumerStoppedError
+from faust.tables.recovery import Recovery
+from faust.transport.drivers import aiokafka as _faust_aiokafka
+
+__all__ = ["apply", "set_fetch_max_wait_ms", "PATCHED"]
+
+_FETCH_MAX_WAIT_MS = {"value": 20}
+_original_create_worker_consumer = _faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+
+
+def set_fetch_max_wait_ms(value: int) -> None:
+    _FETCH_MAX_WAIT_MS["value"] = value
+
+
+def _create_worker_consumer(self: Any, transport: Any) -> Any:
+    consumer = _original_create_worker_consumer(self, transport)
+    consumer._fetch_max_wait_ms = _FETCH_MAX_WAIT_MS["value"]  # noqa: SLF001 - no public setting
+    return consumer
+
+
+class _ActivePartitions:
+    """The live set of active partitions, as a filter that is never empty (patch 2)."""
+
+    __slots__ = ("live",)
+
+    def __init__(self, live: Any) -> None:
+        self.live = live
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __contains__(self, tp: object) -> bool:
+        return tp in self.live
+
+
+async def _fetch_records(self: Any, consumer: Any, active_partitions: Any, timeout: float | None = None,
+                         max_records: int | None = None) -> Any:
+    """``AIOKafkaConsumerThread._fetch_records`` with a filter aiokafka cannot read as "all" (patch 2)."""
+    if not self.consumer.flow_active:
+        return {}
+    fetcher = consumer._fetcher  # noqa: SLF001
+    if consumer._closed or fetcher._closed:  # noqa: SLF001
+        raise ConsumerStoppedError()
+    partitions = None if active_partitions is None else _ActivePartitions(active_partitions)
+    with fetcher._subscriptions.fetch_context():  # noqa: SLF001
+        return await fetcher.fetched_records(partitions, timeout=timeout, max_records=max_records)
+
+
+async def _resume_stream_partitions(recovery: Any) -> None:
+    """Empty the stream queues, seek to the committed offsets, then resume fetching (patch 1)."""
+    app = recovery.app
+    consumer = app.consumer
+    assignment = consumer.assignment()
+    app.flow_control.resume()  # drops what was queued before the seek (it is fetched again after it)
+    if assignment:
+        recovery.log.info("Seek stream partitions to committed offsets.")
+        await recovery._wait(consumer.perform_seek(), timeout=app.conf.broker_request_timeout)  # noqa: SLF001
+        consumer.resume_partitions({tp for tp in assignment if not recovery._is_changelog_tp(tp)})  # noqa: SLF001
+    else:
+        recovery.log.info("Resuming streams with empty assignment")
+    recovery.completed.set()
+    consumer.resume_flow()
+    await cast(Any, app)._fetcher.maybe_start()  # noqa: SLF001
+
+
+async def _resume_streams(self: Any, generation_id: int = 0) -> None:
+    """``Recovery._resume_streams`` (no tables to recover), with the order of patch 1."""
+    await self.app.on_rebalance_complete.send()
+    if self.app.consumer_generation_id != generation_id:
+        self.log.warning("Recovery rebalancing again")
+        return
+    await _resume_stream_partitions(self)
+    self.tables.on_actives_ready()
+    self.tables.on_standbys_ready()
+    self.app.on_rebalance_end()
+    self.log.info("Worker ready")
+
+
+async def on_recovery_completed(self: Any, generation_id: int = 0) -> None:
+    """``Recovery.on_recovery_completed``, with the order of patch 1."""
+    self.log.info("Restore complete!")
+    await self.app.on_rebalance_complete.send()
+    self._set_recovery_ended()  # noqa: SLF001
+    callbacks = [asyncio.ensure_future(table.on_recovery_completed(self.actives_for_table[table],
+                                                                   self.standbys_for_table[table]))
+                 for table in self.tables.values()]
+    if callbacks:
+        await asyncio.wait(callbacks)
+    if self.app.consumer_generation_id != generation_id:
+        self.log.warning(f"Recovery rebalancing again app id {self.app.consumer_generation_id} param {generation_id}")
+        return
+    await _resume_stream_partitions(self)
+    self.tables.on_actives_ready()
+    if not self.app.assignor.assigned_standbys():
+        self.tables.on_standbys_ready()
+    self.app.on_rebalance_end()
+    self.log.info("Worker ready")
+
+
+#: (class, method name, replacement): what ``apply`` installs
+PATCHED: list[tuple[type, str, Any]] = [
+    (Recovery, "on_recovery_completed", on_recovery_completed),
+    (Recovery, "_resume_streams", _resume_streams),
+    (_faust_aiokafka.AIOKafkaConsumerThread, "_fetch_records", _fetch_records),
+    (_faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer", _create_worker_consumer),
+]
+
+_ORIGINALS: dict[tuple[type, str], Any] = {(cls, name): getattr(cls, name) for cls, name, _ in PATCHED}
+
+
+def original(cls: type, name: str) -> Any:
+    """The Faust method a patch replaced (for the test that pins them)."""
+    return _ORIGINALS[(cls, name)]
+
+
+def apply() -> None:
+    """Install every patch (idempotent)."""
+    for cls, name, replacement in PATCHED:
+        setattr(cls, name, replacement)
