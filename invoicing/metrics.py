@@ -7,6 +7,7 @@ __all__ = [
     "WEBHOOKS", "WEBHOOK_LATENCY", "EVENTS_IN", "DUPLICATES", "INVOICES_ISSUED", "INVOICED_AMOUNT",
     "DEAD_LETTERS", "DELIVERIES", "DELIVERY_LATENCY", "STAGE_LATENCY", "FETCHES", "ORDER_STATE_UPDATES",
     "OPEN_CYCLES", "OPEN_CYCLE_ORDERS", "ORDER_STATES", "ORDER_STATES_SWEPT", "CIRCUIT_STATE", "RATE_LIMIT_WAITS", "ISSUE_LATENCY",
+    "STREAM_GAPS", "STREAM_REDELIVERED",
 ]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10)
@@ -30,3 +31,5 @@ OPEN_CYCLES = Gauge("invoicing_open_cycles", "Billing cycles holding orders, not
 OPEN_CYCLE_ORDERS = Gauge("invoicing_open_cycle_orders", "Orders waiting in open billing cycles.")
 CIRCUIT_STATE = Gauge("invoicing_circuit_open", "1 while a target's circuit breaker is open.", ["target"])
 RATE_LIMIT_WAITS = Counter("invoicing_rate_limit_wait_seconds_total", "Seconds spent waiting for a target's rate limit.", ["target"])
+STREAM_GAPS = Counter("invoicing_stream_gaps_total", "Times a stream processor found records missing before the one it got, and read them again.", ["topic"])
+STREAM_REDELIVERED = Counter("invoicing_stream_redelivered_total", "Records the consumer delivered again after a seek, skipped as already processed.", ["topic"])

@@ -5,6 +5,7 @@ import faust
 
 from invoicing.settings import Settings
 from streams import faust_patches
+from streams.acking import OffsetGuard
 
 __all__ = ["create_app"]
 
@@ -41,4 +42,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         recovery_consistency_check=settings.recovery_consistency_check,
         logging_config=None,
     )
+    # records reach every agent once, in order, without holes; the stateful agents finish the event in hand
+    # before their partitions move (streams/acking.py)
+    OffsetGuard.install(app, wait_on=("bill", "cycles", "issue"), wait_at_most=min(5.0, timeout / 3))
     return app

@@ -18,6 +18,7 @@ from invoicing.codec import decode, encode
 from invoicing.errors import CodecError, PipelineError
 from invoicing.metrics import DUPLICATES, ORDER_STATE_UPDATES, ORDER_STATES, ORDER_STATES_SWEPT, STAGE_LATENCY
 
+from streams.acking import guarded, processed_events
 from streams.channels import partition_of
 
 if TYPE_CHECKING:
@@ -124,62 +125,63 @@ def register(p: "Pipeline") -> None:
     async def bill(stream: Any) -> None:
         await p.ready()
         ref = p.reference
-        async for event in stream.events():
-            started = time.perf_counter()
-            if (event.headers or {}).get("kind") in (b"sweep", "sweep"):
-                sweep(event)
-                continue
-            try:
-                order = decode("order_event", event.value)
-            except CodecError as exc:
-                await p.dead_letter(event, stage="bill", error=exc)
-                continue
-            key = event.key
-            current = orders_table.get(key)
-            state: dict[str, Any] = json.loads(current) if current else {}
-            customer = ref.find_customer(order.get("customer_ref"), order["customer"].get("email"))
-            policy = (customer.invoice_policy if customer and customer.invoice_policy else ref.defaults.invoice_policy).upper()
-            if customer is None and policy == "CYCLE":
-                policy = "IMMEDIATE"  # only customers in reference data have a billing cycle
-            action = decide(state, order, policy)
-            if (action == "duplicate-event" and state.get("effect_event") == order["event_key"]
-                    and event.message.offset <= state.get("effect_offset", -1)):
-                # the very message that caused a send downstream, processed again after a crash (not a
-                # redelivery, which is a later message): the state may have been saved while the sent
-                # message was lost, so send it again (it is idempotent there)
-                try:
-                    await effect(str(state["effect"]), event, order, customer, state)
-                except (PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
-                    await p.dead_letter(event, stage="bill", error=exc, platform=order["platform"])
-                DUPLICATES.labels("event", order["trigger"]).inc()
-                continue
-            if action in ("duplicate", "duplicate-event"):
-                DUPLICATES.labels("event" if action == "duplicate-event" else "order", order["trigger"]).inc()
-                continue
-            if action in ("issue", "cycle") or (action == "cancelled" and state.get("status") in ("issued", "cycled")
-                                                and not state.get("cancelled")):
-                kind = {"issue": "issue", "cycle": "cycle"}.get(action) or (
-                    "credit" if state.get("status") == "issued" else "cancel-cycle")
-                try:
-                    await effect(kind, event, order, customer, state)
-                except (PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
-                    await p.dead_letter(event, stage="bill", error=exc, platform=order["platform"])
+        async for event in processed_events(stream, "bill"):
+            async with guarded(p, event, "bill"):
+                started = time.perf_counter()
+                if (event.headers or {}).get("kind") in (b"sweep", "sweep"):
+                    sweep(event)
                     continue
-                state.update(effect=kind, effect_event=order["event_key"], effect_offset=event.message.offset)
-            if action in ("issue", "cycle"):
-                state.update(trigger=order["trigger"], paid=order["trigger"] == "PAYMENT_RECEIVED")
-            elif action == "paid":
-                state["paid"] = True
-                ORDER_STATE_UPDATES.labels("paid").inc()
-            elif action == "cancelled":
-                state["cancelled"] = True
-                ORDER_STATE_UPDATES.labels("cancelled").inc()
-            elif action == "hold":
-                state.setdefault("status", "open")
-                ORDER_STATE_UPDATES.labels("held").inc()
-            state["events"] = (state.get("events", []) + [order["event_key"]])[-_MAX_EVENTS_KEPT:]
-            state["updated_ms"] = int(time.time() * 1000)
-            if current is None:
-                ORDER_STATES.inc()
-            orders_table[key] = json.dumps(state, separators=(",", ":")).encode()
-            STAGE_LATENCY.labels("bill").observe(time.perf_counter() - started)
+                try:
+                    order = decode("order_event", event.value)
+                except CodecError as exc:
+                    await p.dead_letter(event, stage="bill", error=exc)
+                    continue
+                key = event.key
+                current = orders_table.get(key)
+                state: dict[str, Any] = json.loads(current) if current else {}
+                customer = ref.find_customer(order.get("customer_ref"), order["customer"].get("email"))
+                policy = (customer.invoice_policy if customer and customer.invoice_policy else ref.defaults.invoice_policy).upper()
+                if customer is None and policy == "CYCLE":
+                    policy = "IMMEDIATE"  # only customers in reference data have a billing cycle
+                action = decide(state, order, policy)
+                if (action == "duplicate-event" and state.get("effect_event") == order["event_key"]
+                        and event.message.offset <= state.get("effect_offset", -1)):
+                    # the very message that caused a send downstream, processed again after a crash (not a
+                    # redelivery, which is a later message): the state may have been saved while the sent
+                    # message was lost, so send it again (it is idempotent there)
+                    try:
+                        await effect(str(state["effect"]), event, order, customer, state)
+                    except (PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                        await p.dead_letter(event, stage="bill", error=exc, platform=order["platform"])
+                    DUPLICATES.labels("event", order["trigger"]).inc()
+                    continue
+                if action in ("duplicate", "duplicate-event"):
+                    DUPLICATES.labels("event" if action == "duplicate-event" else "order", order["trigger"]).inc()
+                    continue
+                if action in ("issue", "cycle") or (action == "cancelled" and state.get("status") in ("issued", "cycled")
+                                                    and not state.get("cancelled")):
+                    kind = {"issue": "issue", "cycle": "cycle"}.get(action) or (
+                        "credit" if state.get("status") == "issued" else "cancel-cycle")
+                    try:
+                        await effect(kind, event, order, customer, state)
+                    except (PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                        await p.dead_letter(event, stage="bill", error=exc, platform=order["platform"])
+                        continue
+                    state.update(effect=kind, effect_event=order["event_key"], effect_offset=event.message.offset)
+                if action in ("issue", "cycle"):
+                    state.update(trigger=order["trigger"], paid=order["trigger"] == "PAYMENT_RECEIVED")
+                elif action == "paid":
+                    state["paid"] = True
+                    ORDER_STATE_UPDATES.labels("paid").inc()
+                elif action == "cancelled":
+                    state["cancelled"] = True
+                    ORDER_STATE_UPDATES.labels("cancelled").inc()
+                elif action == "hold":
+                    state.setdefault("status", "open")
+                    ORDER_STATE_UPDATES.labels("held").inc()
+                state["events"] = (state.get("events", []) + [order["event_key"]])[-_MAX_EVENTS_KEPT:]
+                state["updated_ms"] = int(time.time() * 1000)
+                if current is None:
+                    ORDER_STATES.inc()
+                orders_table[key] = json.dumps(state, separators=(",", ":")).encode()
+                STAGE_LATENCY.labels("bill").observe(time.perf_counter() - started)

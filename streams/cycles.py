@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ from invoicing.cycles import cycle_for, next_cycle, parse_cycle
 from invoicing.errors import CodecError, PipelineError
 from invoicing.metrics import OPEN_CYCLE_ORDERS, OPEN_CYCLES, ORDER_STATE_UPDATES, STAGE_LATENCY
 
+from streams.acking import guarded, processed_events, stop_if_rebalancing
 from streams.bill import credit_request
 from streams.channels import partition_of
 
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
     from streams.pipeline import Pipeline
 
 __all__ = ["register", "close_command"]
+
+log = logging.getLogger("invoicing.cycles")
 
 
 def close_command(at: datetime, customer: str | None = None) -> bytes:
@@ -66,9 +70,14 @@ def register(p: "Pipeline") -> None:
     resent_after_start: set[str] = set()
 
     def refresh_gauges() -> None:
+        """Open cycles of the partitions this worker owns: the table also holds standby replicas of
+        other workers' partitions, which are theirs to count."""
+        owned = {tp.partition for tp in p.app.consumer.assignment() if tp.topic == p.topics.cycle_orders}
         open_cycles = orders = 0
-        for value in states.values():
-            for c in (json.loads(value)["cycles"].values() if value else ()):
+        for key, value in list(states.items()):
+            if not value or partition_of(key, p.settings.partitions) not in owned:
+                continue
+            for c in json.loads(value)["cycles"].values():
                 if c["status"] == "open":
                     open_cycles += 1
                     orders += len(c["orders"])
@@ -176,7 +185,12 @@ def register(p: "Pipeline") -> None:
             customers = [str(cmd["customer"])]
         else:
             customers = [k.decode() for k in list(states.keys()) if partition_of(k, p.settings.partitions) == partition]
+        log.info("close command at %s on partition %s offset %s: %d customer(s) to check", cmd["at"], partition,
+                 event.message.offset, len(customers))
         for customer_id in customers:
+            # a rebalance stops the close between two customers, each left consistent; the command stays
+            # unacknowledged and the partition's next owner closes the rest (closing is idempotent)
+            stop_if_rebalancing(p.app, event)
             key = customer_id.encode()
             state = _load(states, key, None)
             if state is None:
@@ -185,6 +199,9 @@ def register(p: "Pipeline") -> None:
                 resent_after_start.add(customer_id)
                 await resend_recent(customer_id, state)
             due = sorted(cid for cid, c in state["cycles"].items() if c["status"] == "open" and c["end_ms"] <= at_ms)
+            if due:
+                log.info("closing cycles %s of customer %s (close command at %s, partition %s offset %s)", due,
+                         customer_id, cmd["at"], partition, event.message.offset)
             for cycle_id in due:
                 await close_cycle(customer_id, state, cycle_id)
             if not due:
@@ -202,22 +219,23 @@ def register(p: "Pipeline") -> None:
     @p.app.agent(p.channels.cycle_orders, name="cycles", concurrency=1)
     async def cycle_agent(stream: Any) -> None:
         await p.ready()
-        async for event in stream.events():
-            started = time.perf_counter()
-            kind = (event.headers or {}).get("kind", b"order")
-            kind = kind.decode() if isinstance(kind, bytes) else kind
-            try:
-                if kind == "close":
-                    await close_due(event)
-                    refresh_gauges()
-                elif kind == "cancel":
-                    await cancel_order(event, event.key.decode())
-                else:
-                    await add_order(event, event.key.decode())
-            except (CodecError, PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
-                await p.dead_letter(event, stage="cycles", error=exc)
-                continue
-            STAGE_LATENCY.labels("cycles").observe(time.perf_counter() - started)
+        async for event in processed_events(stream, "cycles"):
+            async with guarded(p, event, "cycles"):
+                started = time.perf_counter()
+                kind = (event.headers or {}).get("kind", b"order")
+                kind = kind.decode() if isinstance(kind, bytes) else kind
+                try:
+                    if kind == "close":
+                        await close_due(event)
+                        refresh_gauges()
+                    elif kind == "cancel":
+                        await cancel_order(event, event.key.decode())
+                    else:
+                        await add_order(event, event.key.decode())
+                except (CodecError, PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                    await p.dead_letter(event, stage="cycles", error=exc)
+                    continue
+                STAGE_LATENCY.labels("cycles").observe(time.perf_counter() - started)
 
     @p.app.timer(p.settings.cycle_check_interval, on_leader=True)
     async def close_due_cycles() -> None:

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from invoicing.codec import decode, encode
 from invoicing.errors import CodecError, PipelineError
 from invoicing.metrics import STAGE_LATENCY
+
 from sinks.delivery import DeliveryResult, deliver as deliver_one
+from streams.acking import guarded, processed_events
 
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
@@ -43,27 +45,28 @@ def register(p: "Pipeline") -> None:
     @p.app.agent(p.channels.deliver_in, name="deliver", concurrency=1)
     async def deliver(stream: Any) -> None:
         await p.ready()
-        async for event in stream.events():
-            started = time.perf_counter()
-            try:
-                invoice = decode("invoice", event.value)
-            except CodecError as exc:
-                await p.dead_letter(event, stage="deliver", error=exc)
-                continue
-            only = (event.headers or {}).get("target")
-            targets = [only.decode() if isinstance(only, bytes) else only] if only else list(invoice["targets"])
-            results = await asyncio.gather(*(_deliver_target(p, invoice, t) for t in targets
-                                               if deliveries.get(f"{invoice['invoice_id']}|{t}".encode()) not in _DONE))
-            for target, result in results:
-                receipt = {
-                    "invoice_id": invoice["invoice_id"], "number": invoice["number"], "target": target,
-                    "status": result.status, "external_id": result.external_id, "attempts": result.attempts,
-                    "at": datetime.now(timezone.utc), "detail": result.detail,
-                }
-                if result.status == "PARKED":
-                    await p.dead_letter(event, stage=f"deliver:{target}", error=result.detail or "parked",
-                                        replay_topic=p.topics.redeliver, target=target,
-                                        retriable=result.retriable, attempts=result.attempts)
-                deliveries[f"{invoice['invoice_id']}|{target}".encode()] = result.status.encode()
-                await p.channels.receipts.send(key=invoice["invoice_id"].encode(), value=encode("delivery_receipt", receipt))
-            STAGE_LATENCY.labels("deliver").observe(time.perf_counter() - started)
+        async for event in processed_events(stream, "deliver"):
+            async with guarded(p, event, "deliver"):
+                started = time.perf_counter()
+                try:
+                    invoice = decode("invoice", event.value)
+                except CodecError as exc:
+                    await p.dead_letter(event, stage="deliver", error=exc)
+                    continue
+                only = (event.headers or {}).get("target")
+                targets = [only.decode() if isinstance(only, bytes) else only] if only else list(invoice["targets"])
+                results = await asyncio.gather(*(_deliver_target(p, invoice, t) for t in targets
+                                                   if deliveries.get(f"{invoice['invoice_id']}|{t}".encode()) not in _DONE))
+                for target, result in results:
+                    receipt = {
+                        "invoice_id": invoice["invoice_id"], "number": invoice["number"], "target": target,
+                        "status": result.status, "external_id": result.external_id, "attempts": result.attempts,
+                        "at": datetime.now(timezone.utc), "detail": result.detail,
+                    }
+                    if result.status == "PARKED":
+                        await p.dead_letter(event, stage=f"deliver:{target}", error=result.detail or "parked",
+                                            replay_topic=p.topics.redeliver, target=target,
+                                            retriable=result.retriable, attempts=result.attempts)
+                    deliveries[f"{invoice['invoice_id']}|{target}".encode()] = result.status.encode()
+                    await p.channels.receipts.send(key=invoice["invoice_id"].encode(), value=encode("delivery_receipt", receipt))
+                STAGE_LATENCY.labels("deliver").observe(time.perf_counter() - started)

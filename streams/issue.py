@@ -21,6 +21,8 @@ from invoicing.corrections import credit_note_for
 from invoicing.errors import CodecError, PipelineError
 from invoicing.metrics import INVOICED_AMOUNT, INVOICES_ISSUED, ISSUE_LATENCY, STAGE_LATENCY
 
+from streams.acking import guarded, processed_events
+
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
 
@@ -80,36 +82,37 @@ def register(p: "Pipeline") -> None:
     @p.app.agent(p.channels.issue, name="issue", concurrency=1)
     async def issue(stream: Any) -> None:
         await p.ready()
-        async for event in stream.events():
-            started = time.perf_counter()
-            kind = (event.headers or {}).get("kind")
-            if kind in (b"credit", "credit"):
-                await credit(event)
-                continue
-            try:
-                draft = decode("invoice", event.value)
-            except CodecError as exc:
-                await p.dead_letter(event, stage="issue", error=exc)
-                continue
-            invoice_id = draft["invoice_id"].encode()
-            existing = issued.get(invoice_id)
-            if existing is not None:
-                _, _, stored = unpack(existing)
-                await p.channels.invoices.send(key=invoice_id, value=stored)
-                continue
-            try:
-                seq = _next_sequence(p, draft["series"])
-                issued_at = datetime.fromtimestamp(event.message.timestamp, tz=timezone.utc)
-                invoice = issue_invoice(draft, sequence=seq, issued_at=issued_at,
-                                        seller=p.reference.sellers.get(draft["seller"]["party_id"]))
-                value = encode("invoice", invoice)
-            except (PipelineError, KeyError, ValueError, ArithmeticError) as exc:
-                getattr(p, _COUNTERS, {}).pop(draft["series"], None)
-                await p.dead_letter(event, stage="issue", error=exc)
-                continue
-            issued[invoice_id] = pack(seq, draft["series"], value)
-            await p.channels.invoices.send(key=invoice_id, value=value)
-            INVOICES_ISSUED.labels(invoice["document_type"], invoice["trigger"]).inc()
-            INVOICED_AMOUNT.labels(invoice["currency"]).inc(float(invoice["total"]))
-            ISSUE_LATENCY.observe(max(0.0, time.time() - event.message.timestamp))
-            STAGE_LATENCY.labels("issue").observe(time.perf_counter() - started)
+        async for event in processed_events(stream, "issue"):
+            async with guarded(p, event, "issue"):
+                started = time.perf_counter()
+                kind = (event.headers or {}).get("kind")
+                if kind in (b"credit", "credit"):
+                    await credit(event)
+                    continue
+                try:
+                    draft = decode("invoice", event.value)
+                except CodecError as exc:
+                    await p.dead_letter(event, stage="issue", error=exc)
+                    continue
+                invoice_id = draft["invoice_id"].encode()
+                existing = issued.get(invoice_id)
+                if existing is not None:
+                    _, _, stored = unpack(existing)
+                    await p.channels.invoices.send(key=invoice_id, value=stored)
+                    continue
+                try:
+                    seq = _next_sequence(p, draft["series"])
+                    issued_at = datetime.fromtimestamp(event.message.timestamp, tz=timezone.utc)
+                    invoice = issue_invoice(draft, sequence=seq, issued_at=issued_at,
+                                            seller=p.reference.sellers.get(draft["seller"]["party_id"]))
+                    value = encode("invoice", invoice)
+                except (PipelineError, KeyError, ValueError, ArithmeticError) as exc:
+                    getattr(p, _COUNTERS, {}).pop(draft["series"], None)
+                    await p.dead_letter(event, stage="issue", error=exc)
+                    continue
+                issued[invoice_id] = pack(seq, draft["series"], value)
+                await p.channels.invoices.send(key=invoice_id, value=value)
+                INVOICES_ISSUED.labels(invoice["document_type"], invoice["trigger"]).inc()
+                INVOICED_AMOUNT.labels(invoice["currency"]).inc(float(invoice["total"]))
+                ISSUE_LATENCY.observe(max(0.0, time.time() - event.message.timestamp))
+                STAGE_LATENCY.labels("issue").observe(time.perf_counter() - started)

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from invoicing.codec import decode, encode
 from invoicing.errors import CodecError, FetchError, PayloadError, PipelineError
 from invoicing.metrics import EVENTS_IN, FETCHES, STAGE_LATENCY
+
 from sources.base import ThinEvent
+from streams.acking import guarded, processed_events
 
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
@@ -67,26 +69,27 @@ def register(p: "Pipeline") -> None:
     @p.app.agent(p.channels.raw, name="normalise", concurrency=1)
     async def normalise(stream: Any) -> None:
         await p.ready()
-        async for event in stream.events():
-            started = time.perf_counter()
-            try:
-                raw = decode("raw_event", event.value)
-                orders = await normalise_raw(p, raw)
-            except FetchError as exc:
-                await p.dead_letter(event, stage="fetch", error=exc, platform=_platform(event), retriable=exc.retriable)
-                continue
-            except (CodecError, PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
-                await p.dead_letter(event, stage="normalise", error=exc, platform=_platform(event))
-                continue
-            for order in orders:
-                EVENTS_IN.labels(order["platform"], order["trigger"]).inc()
+        async for event in processed_events(stream, "normalise"):
+            async with guarded(p, event, "normalise"):
+                started = time.perf_counter()
                 try:
-                    value = encode("order_event", order)
-                except CodecError as exc:
-                    await p.dead_letter(event, stage="normalise", error=exc, platform=order["platform"])
+                    raw = decode("raw_event", event.value)
+                    orders = await normalise_raw(p, raw)
+                except FetchError as exc:
+                    await p.dead_letter(event, stage="fetch", error=exc, platform=_platform(event), retriable=exc.retriable)
                     continue
-                await p.channels.orders.send(key=order["order_key"].encode(), value=value)
-            STAGE_LATENCY.labels("normalise").observe(time.perf_counter() - started)
+                except (CodecError, PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                    await p.dead_letter(event, stage="normalise", error=exc, platform=_platform(event))
+                    continue
+                for order in orders:
+                    EVENTS_IN.labels(order["platform"], order["trigger"]).inc()
+                    try:
+                        value = encode("order_event", order)
+                    except CodecError as exc:
+                        await p.dead_letter(event, stage="normalise", error=exc, platform=order["platform"])
+                        continue
+                    await p.channels.orders.send(key=order["order_key"].encode(), value=value)
+                STAGE_LATENCY.labels("normalise").observe(time.perf_counter() - started)
 
 
 def _platform(event: Any) -> str | None:

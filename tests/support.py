@@ -160,7 +160,7 @@ def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
         # per batch keeps table recovery complete, and the RocksDB offset check must be off there
         "INVOICING_RECOVERY_CONSISTENCY_CHECK": "false" if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else "true",
         "INVOICING_PRODUCER_MAX_BATCH_BYTES": "1" if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else "16384",
-        "INVOICING_LOG_LEVEL": "WARNING",
+        "INVOICING_LOG_LEVEL": os.environ.get("TEST_WORKER_LOG_LEVEL", "WARNING"),  # INFO to debug a worker test
         "INVOICING_REGISTER_PATH": str(settings.output_dir.parent / "register.db"),
     }
 

@@ -383,8 +383,10 @@ async def test_down_then_up_parks_then_replay_delivers_once(rig_factory: Any, xe
     assert rig.worker.metric("invoicing_circuit_open", target="xero") == 0
 
 
-async def test_killed_between_acceptance_and_receipt(rig_factory: Any, xero: FakeTarget) -> None:
-    """Xero stores the invoice but its answer stalls; the worker is SIGKILLed; the restarted worker
+@pytest.mark.parametrize("how", ["killed", "stopped"])
+async def test_interrupted_between_acceptance_and_receipt(rig_factory: Any, xero: FakeTarget, how: str) -> None:
+    """Xero stores the invoice but its answer stalls; the worker is SIGKILLed, or stopped with SIGTERM
+    (the delivery in flight is cancelled: it must not count as done); the restarted worker
     finds the invoice (look-up before create) and does not create a second one."""
     release = threading.Event()
     base_handler = xero.server.RequestHandlerClass
@@ -401,7 +403,10 @@ async def test_killed_between_acceptance_and_receipt(rig_factory: Any, xero: Fak
     try:
         await rig.post([n])
         assert await wait_until(lambda: len(xero.created) == 1, timeout=60), rig.worker.log()[-3000:]
-        rig.worker.kill()
+        if how == "killed":
+            rig.worker.kill()
+        else:
+            rig.worker.stop()
     finally:
         release.set()
     receipts_before = await read_topic(rig.bootstrap, rig.settings.topic(RECEIPTS), timeout=2, idle=0.3)

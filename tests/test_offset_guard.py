@@ -1,0 +1,96 @@
+"""streams.acking: each record reaches the agent once, in offset order, even when the consumer loses some.
+
+A real Faust worker on the real broker (`tests/guard_app.py`) loses records the way Faust did (its
+stream queue emptied while the consumer had moved past them); the guard reads them again.
+Without the guard the same fault loses them, which shows the fault is real.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from tests.support import REPO, wait_until
+
+pytestmark = pytest.mark.slow
+
+RECORDS = 20
+
+
+async def topic_with_records(bootstrap: str, n: int) -> str:
+    topic = f"guard-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    await producer.start()
+    try:
+        for i in range(n):
+            await producer.send_and_wait(topic, b"record-%d" % i, key=b"k", partition=0)
+    finally:
+        await producer.stop()
+    return topic
+
+
+def run_app(bootstrap: str, topic: str, out: Path, fault: str, *flags: str) -> subprocess.Popen[bytes]:
+    log = open(out.with_suffix(".log"), "ab")
+    return subprocess.Popen([sys.executable, "-m", "tests.guard_app", bootstrap, topic, str(out), fault, str(RECORDS), *flags],
+                            cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def processed(out: Path) -> list[int]:
+    return [int(line) for line in out.read_text().split()] if out.exists() else []
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.parametrize("fault, total", [
+    ("none", RECORDS),
+    ("drop-then-more", RECORDS + 10),  # the next record to arrive shows the hole: read again at once
+    ("drop", RECORDS),  # nothing arrives after the hole: the stall check finds it
+])
+async def test_lost_records_are_read_again_in_order(bootstrap: str, tmp_path: Path, fault: str, total: int) -> None:
+    topic = await topic_with_records(bootstrap, RECORDS)
+    out = tmp_path / "processed.txt"
+    proc = run_app(bootstrap, topic, out, fault)
+    try:
+        done = await wait_until(lambda: len(processed(out)) >= total, timeout=60, interval=0.2)
+        await asyncio.sleep(1.5)  # anything processed twice would show up now
+        log = out.with_suffix(".log").read_text(errors="replace")
+        assert done, (processed(out), log[-3000:])
+        assert processed(out) == list(range(total)), "each record once, in offset order"
+        if fault != "none":
+            assert "reading" in log and "again" in log, log[-2000:]
+    finally:
+        stop(proc)
+
+
+async def test_without_the_guard_the_same_fault_loses_records(bootstrap: str, tmp_path: Path) -> None:
+    topic = await topic_with_records(bootstrap, RECORDS)
+    out = tmp_path / "processed.txt"
+    proc = run_app(bootstrap, topic, out, "drop", "unguarded")
+    try:
+        assert await wait_until(lambda: 5 in processed(out), timeout=60, interval=0.2)
+        await asyncio.sleep(6)  # three times the guard's stall limit
+        got = processed(out)
+        assert set(range(RECORDS)) - set(got), f"the fault lost nothing: {got}"
+    finally:
+        stop(proc)
