@@ -127,6 +127,14 @@ async def test_same_orders_from_several_platforms_shuffled_and_duplicated(bootst
         # the issuing event's second copy is a duplicate event; other platforms' events are the same order again
         assert worker.metric("invoicing_duplicates_dropped_total", level="event") >= 10
         assert worker.metric("invoicing_duplicates_dropped_total", level="order") >= 10
+        # the dashboards' view, per trigger kind: events in, duplicates dropped, invoices issued
+        triggers = ("PAYMENT_RECEIVED", "SHIPMENT_CONFIRMED")
+        assert {t: worker.metric("invoicing_events_in_total", trigger=t) for t in triggers} == {
+            "PAYMENT_RECEIVED": 40, "SHIPMENT_CONFIRMED": 20}, "20 Shopify and 20 Stripe payments, 20 fulfilments"
+        assert sum(worker.metric("invoicing_duplicates_dropped_total", trigger=t) for t in triggers) == \
+            worker.metric("invoicing_duplicates_dropped_total") == len(requests) - len(order_refs) - worker.metric(
+                "invoicing_order_state_updates_total")
+        assert sum(worker.metric("invoicing_invoices_issued_total", trigger=t) for t in triggers) == len(order_refs)
     finally:
         worker.stop()
 
