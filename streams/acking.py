@@ -229,7 +229,7 @@ class OffsetGuard:
                 log.error("%s: %s[%s] still waiting for offset %d after %d re-reads", agent, message.topic,
                           message.partition, state.next, state.attempts)
         state.reread_from, state.reread_at = state.next, now
-        await self.app.consumer.seek_wait({message.tp: state.next})
+        await self._seek(message.tp, state.next)
         return Verdict.HOLD
 
     # -- the timer ------------------------------------------------------------------------
@@ -256,7 +256,7 @@ class OffsetGuard:
                         log.info("%s: %s[%s] re-read from %d has not arrived; asking again", agent, tp.topic,
                                  tp.partition, state.reread_from)
                         state.reread_at = now
-                        await consumer.seek_wait({tp: state.reread_from})
+                        await self._seek(tp, state.reread_from)
                     continue
                 end = consumer.highwater(tp)
                 if (end is not None and state.next < end and now - state.last_progress >= self.stall_after
@@ -265,7 +265,15 @@ class OffsetGuard:
                     log.warning("%s: idle at %s[%s] offset %d with the log at %d; reading it again", agent, tp.topic,
                                 tp.partition, state.next, end)
                     state.reread_from, state.reread_at, state.attempts, state.last_progress = state.next, now, 1, now
-                    await consumer.seek_wait({tp: state.next})
+                    await self._seek(tp, state.next)
+
+    async def _seek(self, tp: Any, offset: int) -> None:
+        """Move the consumer of *tp* back to *offset*. A failure (the partition was just taken away by a
+        rebalance, which seeks to the committed offsets anyway) is logged; the stall check asks again."""
+        try:
+            await self.app.consumer.seek_wait({tp: offset})
+        except Exception as exc:  # noqa: BLE001 - never let a re-read take the agent down
+            log.warning("re-read of %s[%s] from %d not started: %s", tp.topic, tp.partition, offset, exc)
 
     async def _log_start(self, tp: Any) -> int | None:
         """The first offset the log still holds."""
