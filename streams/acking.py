@@ -50,7 +50,8 @@ from aiokafka import TopicPartition
 
 from invoicing.metrics import STREAM_GAPS, STREAM_REDELIVERED
 
-__all__ = ["processed_events", "guarded", "OffsetGuard", "Verdict", "Interrupted", "stop_if_rebalancing"]
+__all__ = ["processed_events", "processed_batches", "guarded", "OffsetGuard", "Verdict", "Interrupted",
+           "stop_if_rebalancing"]
 
 log = logging.getLogger("invoicing.worker")
 
@@ -169,6 +170,26 @@ class OffsetGuard:
         state = self._state(agent, message.tp, message.generation_id)
         state.next = message.offset + 1
         state.last_progress = time.monotonic()
+        self.busy[agent] = False
+
+    def done_batch(self, agent: str, batch: list[Any]) -> None:
+        now = time.monotonic()
+        for event in batch:
+            self._state(agent, event.message.tp, event.message.generation_id).last_progress = now
+        self.busy[agent] = False
+
+    def reserve(self, agent: str, message: Any) -> None:
+        """*message* joins a batch: the next record of its partition may join too (batch mode)."""
+        self._state(agent, message.tp, message.generation_id).next = message.offset + 1
+
+    def release(self, agent: str, batch: list[Any]) -> None:
+        """A batch was not finished: its partitions go back to their first record in it (read again)."""
+        first: dict[tuple[Any, int], int] = {}
+        for event in batch:
+            m = event.message
+            first.setdefault((m.tp, m.generation_id), m.offset)
+        for (tp, generation), offset in first.items():
+            self._state(agent, tp, generation).next = offset
         self.busy[agent] = False
 
     def interrupted(self, agent: str) -> None:
@@ -315,9 +336,60 @@ async def processed_events(stream: Any, agent: str) -> AsyncIterator[Any]:
         guard.done(agent, message)
 
 
+async def processed_batches(stream: Any, agent: str, size: int, within: float) -> AsyncIterator[list[Any]]:
+    """``processed_events`` in batches: up to *size* events, gathered for at most *within* seconds after
+    the first. Every event of a batch is acknowledged only when the agent comes back for the next batch;
+    a batch cut short is left unacknowledged and read again."""
+    guard = OffsetGuard.of(stream.app)
+    guard.register(agent, _topic_names(stream))
+    manual = stream.noack()
+    events = manual.events().__aiter__()
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future[Any] | None = None  # the next event, asked for and not yet come
+    try:
+        while True:
+            batch: list[Any] = []
+            deadline: float | None = None
+            while len(batch) < size:
+                if pending is None:
+                    pending = asyncio.ensure_future(events.__anext__())
+                timeout = None if deadline is None else max(0.0, deadline - loop.time())
+                done, _ = await asyncio.wait({pending}, timeout=timeout)
+                if not done:
+                    break
+                future, pending = pending, None
+                try:
+                    event = future.result()
+                except StopAsyncIteration:
+                    return
+                verdict = guard.admit(agent, event.message)
+                if verdict is Verdict.HOLD:
+                    verdict = await guard.hold(agent, event.message)
+                if verdict is Verdict.SKIP:
+                    await manual.ack(event)
+                elif verdict is Verdict.PROCESS:
+                    guard.reserve(agent, event.message)
+                    batch.append(event)
+                    deadline = deadline if deadline is not None else loop.time() + within
+            if not batch:
+                continue
+            guard.busy[agent] = True
+            try:
+                yield batch
+            except BaseException:
+                guard.release(agent, batch)
+                raise
+            for event in batch:
+                await manual.ack(event)
+            guard.done_batch(agent, batch)
+    finally:
+        if pending is not None:
+            pending.cancel()
+
+
 def _topic_names(stream: Any) -> list[str]:
-    channel = stream.channel
-    return list(getattr(channel, "topics", None) or [getattr(channel, "get_topic_name", lambda: "")()])
+    """The topics a stream reads (none for an in-memory channel, as in Faust's test context)."""
+    return list(getattr(stream.channel, "topics", None) or ())
 
 
 @asynccontextmanager

@@ -7,8 +7,10 @@ register sink creates it with the first invoice; checked per batch until true).
 ``INVOICING_REGISTER_RECEIPTS=false`` turns it off.
 
 Receipts are written in batches, one transaction each; a receipt is unique on
-(invoice, target, status, at), so a replayed topic adds nothing. While the
-database is unreachable the agent waits and retries the same batch (it does not
+(invoice, target, status, at), so a replayed topic adds nothing. A batch is
+acknowledged only after it is recorded (`streams.acking.processed_batches`): a
+worker stopped or killed in the middle records it again after the restart. While
+the database is unreachable the agent waits and retries the same batch (it does not
 move past receipts it has not recorded); an undecodable receipt goes to the
 dead-letter topic.
 """
@@ -24,6 +26,8 @@ from invoicing.codec import decode
 from invoicing.errors import CodecError, PipelineError
 from invoicing.register.engine import db_error_text, open_register, register_in_use
 from invoicing.register.store import record_receipts
+
+from streams.acking import processed_batches
 
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
@@ -63,7 +67,7 @@ def register(p: "Pipeline") -> None:
     @p.app.agent(receipts_topic, name="register_receipts", concurrency=1)
     async def register_receipts(stream: Any) -> None:
         await p.ready()
-        async for events in stream.take_events(BATCH, within=WITHIN):
+        async for events in processed_batches(stream, "register_receipts", BATCH, WITHIN):
             if not register_in_use(p.settings):
                 continue
             batch: list[dict[str, Any]] = []

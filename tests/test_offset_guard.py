@@ -94,3 +94,42 @@ async def test_without_the_guard_the_same_fault_loses_records(bootstrap: str, tm
         assert set(range(RECORDS)) - set(got), f"the fault lost nothing: {got}"
     finally:
         stop(proc)
+
+
+async def test_batches_too_are_read_in_order_without_holes(bootstrap: str, tmp_path: Path) -> None:
+    topic = await topic_with_records(bootstrap, RECORDS)
+    out = tmp_path / "processed.txt"
+    total = RECORDS + 10
+    proc = run_app(bootstrap, topic, out, "drop-then-more", "batches")
+    try:
+        assert await wait_until(lambda: len(processed(out)) >= total, timeout=60, interval=0.2), processed(out)
+        await asyncio.sleep(1.5)
+        assert processed(out) == list(range(total)), "each record once, in offset order"
+    finally:
+        stop(proc)
+
+
+@pytest.mark.parametrize("guarded", [True, False], ids=["processed_batches", "faust-take_events"])
+async def test_a_batch_cut_short_by_a_stop_is_processed_after_the_restart(bootstrap: str, tmp_path: Path,
+                                                                          guarded: bool) -> None:
+    """SIGTERM while a batch is being recorded: the batch was not recorded, so it must be read again after
+    the restart. Faust's own take_events acknowledges it when it is cancelled, and it is lost."""
+    topic = await topic_with_records(bootstrap, RECORDS)
+    out = tmp_path / "processed.txt"
+    flags = ("batches",) if guarded else ("batches", "unguarded")
+    first = run_app(bootstrap, topic, out, "slow-first-batch", *flags)
+    try:
+        assert await wait_until(lambda: Path(f"{out}.started").exists(), timeout=60, interval=0.1)
+        await asyncio.sleep(1.5)  # the other records are fetched and waiting behind the slow batch
+    finally:
+        stop(first)  # SIGTERM: Faust cancels the agent, commits and leaves the group
+    second = run_app(bootstrap, topic, out, "none", *flags)
+    try:
+        assert await wait_until(lambda: set(range(5, RECORDS)) <= set(processed(out)), timeout=45, interval=0.2)
+        await asyncio.sleep(2.0)  # the first batch would have come back by now
+        if guarded:
+            assert sorted(processed(out)) == list(range(RECORDS)), "each record recorded once"
+        else:
+            assert set(range(RECORDS)) - set(processed(out)), "take_events lost the batch"
+    finally:
+        stop(second)
