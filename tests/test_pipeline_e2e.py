@@ -4,12 +4,12 @@ Invoices are read off the `invoices` topic and decoded with fastavro and the .av
 """
 from __future__ import annotations
 
-
 import asyncio
 import json
 import random
 import subprocess
 import sys
+import time
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,14 +17,17 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from invoicing.audit_cli import audit_topic
 from invoicing.broker import ensure_topics
-from invoicing.codec import decode
+from invoicing.codec import decode, encode
 from invoicing.reference_store import publish_reference
 from invoicing.samples import shopify as shop
 from invoicing.settings import PlatformSettings, Settings
 from pydantic import SecretStr
+from sources.base import order_event, order_line, party
 from sources.shopify import Shopify
 from schemas import SCHEMA_DIR
 from tests.test_schemas import STANDALONE_DECODER
@@ -263,3 +266,48 @@ async def test_stream_processors_and_sinks_in_separate_workers(bootstrap: str, t
     finally:
         streams.stop()
         sinks.stop()
+
+
+async def test_an_issue_request_lost_in_a_crash_is_sent_again(bootstrap: str, tmp_path: Path) -> None:
+    """The crash the bill agent guards against: its order state was saved (changelog) but the issue
+    request it sent was lost, and the order event was not committed. Built here as the next worker finds
+    it: the saved state on the changelog, the event on the orders topic, nothing committed. The event is
+    processed again, the request re-sent, and the order invoiced once; a later redelivery of the same
+    event (a new message) is only a duplicate."""
+    settings = await prepare(tmp_path, bootstrap)
+    raw = {"platform": "erp", "event_type": "order.shipped", "received_at": datetime.now(timezone.utc)}
+    order = order_event(raw, event_id="evt-crash-1", trigger="SHIPMENT_CONFIRMED", external_order_id="SO-CRASH-1",
+                        customer=party("Crash Test GmbH", email="ap@crash.example", country="DE"), currency="EUR",
+                        lines=[order_line("Oil filter element", 2, "89.95", sku="KS-FLT-01")])
+    key = order["order_key"].encode()
+    saved = {"status": "issued", "invoice_id": "inv_lost", "series": "kompressor-de/INVOICE", "events": [order["event_key"]],
+             "effect": "issue", "effect_event": order["event_key"], "effect_offset": 0, "trigger": "SHIPMENT_CONFIRMED",
+             "paid": False, "updated_ms": int(time.time() * 1000)}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:  # the changelog of the orders table, as the crashed worker left it
+        await admin.create_topics([NewTopic(f"{settings.app_id}-orders-changelog", settings.partitions, 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    await producer.start()
+    try:
+        value = encode("order_event", order)
+        first = await producer.send_and_wait(settings.topic("invoicing.orders"), value, key=key)
+        assert first.offset == 0
+        await producer.send_and_wait(f"{settings.app_id}-orders-changelog", json.dumps(saved).encode(), key=key,
+                                     partition=first.partition)
+        await producer.send_and_wait(settings.topic("invoicing.orders"), value, key=key)  # a later redelivery
+    finally:
+        await producer.stop()
+    worker = WorkerProcess(settings, bootstrap).start()
+    try:
+        msgs = await invoices_on_topic(bootstrap, settings, 1, timeout=60)
+        assert await wait_until(lambda: worker.metric("invoicing_duplicates_dropped_total", level="event") >= 2, timeout=30)
+        await asyncio.sleep(1)
+        msgs = await read_topic(bootstrap, settings.topic("invoices"), timeout=5, idle=0.5)
+        invoices = {m.key: decode("invoice", m.value) for m in msgs}
+        assert [inv["orders"] for inv in invoices.values()] == [[order["order_key"]]], worker.log()[-2000:]
+        assert worker.metric("invoicing_invoices_issued_total") == 1
+    finally:
+        worker.stop()
