@@ -8,23 +8,13 @@ from typing import Any
 import pytest
 
 from invoicing.documents import validate
+from invoicing.samples.base import CATALOGUE
 
 # n -> customer: 1 FR (K), 2 NL (K + AE), 3 NO (G), 4 DE (S, endpoint 0088), 5 US TX (sales tax),
 # 6 US CA (E, resale), 7 unknown DE webshop buyer (S), 8 unknown JP buyer (G, JPY), 9 DE with VAT id.
 SAMPLES = range(1, 19)
 # No reference data, no endpoint, no VAT id: known by e-mail only, so EN 16931 core UBL, not Peppol.
 UNKNOWN_BUYERS = {"shopify:9900000001", "shopify:9900000002"}
-
-_PRODUCTS = [
-    ("KS-SC-7.5", "Screw compressor SC 7.5 kW, 10 bar", "8450.00"),
-    ("KS-SC-15", "Screw compressor SC 15 kW, 13 bar", "11450.00"),
-    ("KS-PC-300", "Piston compressor PC 300 l/min", "1249.90"),
-    ("KS-DRY-20", "Refrigeration dryer RD 20", "1785.50"),
-    ("KS-FLT-01", "Oil filter element, pack of 4", "89.95"),
-    ("KS-SRV-H", "Service technician, hourly rate", "96.00"),
-    ("KS-TANK-500", "Air receiver tank 500 l, galvanised", "1120.00"),
-]
-
 
 def long_invoice(count: int, customer_id: str = "C-1001", *, currency: str = "EUR",
                  document_type: str = "INVOICE") -> dict[str, Any]:
@@ -42,7 +32,7 @@ def long_invoice(count: int, customer_id: str = "C-1001", *, currency: str = "EU
     seller = ref.seller_for(cust)
     lines = []
     for i in range(count):
-        sku, desc, price = _PRODUCTS[i % len(_PRODUCTS)]
+        sku, desc, price = CATALOGUE[i % len(CATALOGUE)]
         lines.append({"sku": sku, "description": f"{desc} (position {i + 1})", "quantity": Decimal(1 + i % 4),
                       "unit_price": Decimal(price), "discount": Decimal("12.35") if i % 3 == 2 else Decimal(0),
                       "tax_rate": None})
