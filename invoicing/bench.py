@@ -251,15 +251,15 @@ async def latency(bootstrap: str, rate: float, seconds: float, out: Path) -> dic
                 tasks.append(asyncio.ensure_future(post(req)))
             await asyncio.gather(*tasks)
             await reader
-        by_event = {}
+        by_event: dict[bytes, float] = {}
         for key, arrived in arrivals.items():
             by_event[key] = arrived
-        lat = []
+        lat: list[float] = []
         ids = _invoice_ids_by_event(reqs)
         for event_id, ok_at in accepted.items():
-            arrived = by_event.get(ids[event_id])
-            if arrived is not None:
-                lat.append(max(0.0, arrived - ok_at))
+            seen_at = by_event.get(ids[event_id])
+            if seen_at is not None:
+                lat.append(max(0.0, seen_at - ok_at))
         lat.sort()
         if not lat:
             raise RuntimeError("no invoice arrived in the latency run")
@@ -293,7 +293,11 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     try:
         await wait_for_broker(bootstrap)
-        say = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+
+        def say(message: str) -> None:
+            if not args.json:
+                print(message, file=sys.stderr, flush=True)
+
         say(f"baseline: plain aiokafka, {args.events} events ...")
         base = await baseline_throughput(bootstrap, args.events)
         say(f"pipeline: Faust worker, {args.events} events ...")

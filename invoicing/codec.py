@@ -31,7 +31,7 @@ import json
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
@@ -101,7 +101,7 @@ class Codec:
         else:
             raise CodecError(f"{self.name}: unknown framing {data[:2]!r}")
         try:
-            return fastavro.schemaless_reader(io.BytesIO(data[offset:]), self.schema, None)  # type: ignore[no-any-return]
+            return cast(dict[str, Any], fastavro.schemaless_reader(io.BytesIO(data[offset:]), self.schema, None))
         except (EOFError, ValueError, IndexError, StopIteration, UnicodeDecodeError) as exc:
             raise CodecError(f"cannot decode {self.name}: {exc}") from exc
 

@@ -112,6 +112,6 @@ def platform_settings(platform: str, cls: type[PlatformSettings] = PlatformSetti
         ConfigError: a value is invalid.
     """
     try:
-        return cls(_env_prefix=platform_env_prefix(platform))  # type: ignore[call-arg]
+        return cls(_env_prefix=platform_env_prefix(platform))
     except ValidationError as exc:
         raise ConfigError(f"invalid settings for {platform}: {exc}") from None

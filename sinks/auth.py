@@ -74,14 +74,14 @@ class _OAuth2(httpx.Auth):
             data = self._grant()
             if self.scope:
                 data["scope"] = self.scope
-            auth = None
+            auth: httpx.Auth | None = None
             if self.basic_client_auth:
                 auth = httpx.BasicAuth(self.client_id, self._client_secret)
             else:
                 data.update(client_id=self.client_id, client_secret=self._client_secret)
             client = self._client or httpx.AsyncClient(timeout=10)
             try:
-                r = await client.post(self.token_url, data=data, auth=auth, headers={"Accept": "application/json"})
+                r = await client.post(self.token_url, data=data, auth=auth or httpx.USE_CLIENT_DEFAULT, headers={"Accept": "application/json"})
             except httpx.HTTPError as exc:
                 raise RetriableSinkError(f"token endpoint {self.token_url} unreachable: {type(exc).__name__}") from None
             finally:

@@ -119,7 +119,7 @@ class OffsetGuard:
         guard = cls(app, **kwargs)
         app.invoicing_offset_guard = guard
 
-        @app.timer(check_interval, name="invoicing.offset_guard")
+        @app.timer(check_interval, name="invoicing.offset_guard")  # type: ignore[untyped-decorator]
         async def check_stalls() -> None:
             await guard.check_stalls()
 

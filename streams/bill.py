@@ -88,7 +88,7 @@ def register(p: "Pipeline") -> None:
         ORDER_STATES_SWEPT.inc(len(expired))
         ORDER_STATES.set(sum(1 for _ in orders_table.keys()))
 
-    @p.app.timer(p.settings.sweep_interval, on_leader=True)
+    @p.app.timer(p.settings.sweep_interval, on_leader=True)  # type: ignore[untyped-decorator]
     async def request_sweep() -> None:
         """The leader asks every partition of the orders topic to drop expired order states."""
         before_ms = int((time.time() - p.settings.dedup_retention_days * 86400) * 1000)

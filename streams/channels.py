@@ -44,4 +44,4 @@ def declare_channels(app: faust.App, topics: Topics) -> Channels:
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2) gives *key*: commands sent to every
     partition act only on the table keys that live in their own partition."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions

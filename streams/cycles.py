@@ -237,7 +237,7 @@ def register(p: "Pipeline") -> None:
                     continue
                 STAGE_LATENCY.labels("cycles").observe(time.perf_counter() - started)
 
-    @p.app.timer(p.settings.cycle_check_interval, on_leader=True)
+    @p.app.timer(p.settings.cycle_check_interval, on_leader=True)  # type: ignore[untyped-decorator]
     async def close_due_cycles() -> None:
         """Every interval, the leader asks every partition to close the cycles that ended."""
         now = datetime.now(timezone.utc)

@@ -57,7 +57,7 @@ class Pipeline:
             raise PipelineError(f"unknown agents {sorted(unknown)}; choose from {sorted(modules)}")
         for module in wanted.values():
             module.register(self)
-        self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
 
     # -- lifecycle ------------------------------------------------------------
     async def ready(self) -> None:
@@ -91,7 +91,7 @@ class Pipeline:
         return self._sinks[target]
 
     # -- dead letters ---------------------------------------------------------
-    async def dead_letter(self, event: EventT, *, stage: str, error: BaseException | str, replay_topic: str | None = None,
+    async def dead_letter(self, event: EventT[Any], *, stage: str, error: BaseException | str, replay_topic: str | None = None,
                           platform: str | None = None, target: str | None = None, value: bytes | None = None,
                           key: bytes | None = None, retriable: bool = False, attempts: int = 1) -> None:
         """Park *event* (or *value*) on the dead-letter topic with the reason."""

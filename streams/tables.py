@@ -13,6 +13,7 @@ Every mutated value is written back (``table[key] = value``) so the changelog ha
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import faust
 from faust.types import TableT
@@ -22,17 +23,17 @@ __all__ = ["Tables", "declare_tables"]
 
 @dataclass(frozen=True)
 class Tables:
-    orders: TableT
-    issued: TableT
-    deliveries: TableT
-    cycles: TableT
-    cycle_orders: TableT
+    orders: TableT[bytes, bytes]
+    issued: TableT[bytes, bytes]
+    deliveries: TableT[bytes, bytes]
+    cycles: TableT[bytes, bytes]
+    cycle_orders: TableT[bytes, bytes]
 
 
 def declare_tables(app: faust.App) -> Tables:
-    raw = faust.Schema(key_serializer="raw", value_serializer="raw")
+    raw: Any = faust.Schema(key_serializer="raw", value_serializer="raw")
 
-    def table(name: str) -> TableT:
+    def table(name: str) -> TableT[bytes, bytes]:
         return app.Table(name, default=None, schema=raw, key_type=bytes, value_type=bytes, help=f"invoicing {name}")
 
     return Tables(

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -52,3 +53,10 @@ def test_console_script_lists_the_contract_commands() -> None:
     out = subprocess.run([sys.executable, "-m", "invoicing", "--help"], capture_output=True, text=True, check=True).stdout
     for command in ("broker", "worker", "gateway", "demo", "bench", "reference", "dlq"):
         assert command in out
+
+
+def test_the_code_type_checks_under_mypy_strict(tmp_path: Path) -> None:
+    """pyproject.toml says strict: the packages hold to it (no cache from earlier runs is trusted)."""
+    run = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path), "invoicing", "streams", "sources",
+                          "sinks"], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]

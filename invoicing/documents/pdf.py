@@ -51,7 +51,7 @@ CATEGORY_NAMES = {
     "L": "Canary Islands IGIC", "M": "Ceuta and Melilla IPSI",
 }
 
-_W, _H = A4
+_W, _H = float(A4[0]), float(A4[1])
 _M = 40.0  # margin
 _LINE_H = 11.0
 _FOOTER_Y = 28.0

@@ -78,7 +78,8 @@ def invoice(n: int, status: str = "paid") -> dict[str, Any]:
     total = net + tax
     paid = status == "paid"
     created = _BASE + timedelta(days=n % 6)
-    money = lambda v: {"amount": f"{v:.2f}" if currency != "JPY" else f"{v:.0f}", "code": currency}  # noqa: E731
+    def money(v: Decimal) -> dict[str, str]:
+        return {"amount": f"{v:.2f}" if currency != "JPY" else f"{v:.0f}", "code": currency}
     return {"id": 700000 + n, "invoiceid": 700000 + n, "accountid": ACCOUNT, "accounting_systemid": ACCOUNT,
             "invoice_number": f"FB-{n:05d}", "customerid": 91000 + n % len(CUSTOMERS), "create_date": created.strftime("%Y-%m-%d"),
             "due_date": (created + timedelta(days=30)).strftime("%Y-%m-%d"), "due_offset_days": 30,

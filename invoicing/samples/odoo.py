@@ -49,7 +49,8 @@ def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -
     cust_no, name, email, (street, city, zip_code, region, country), currency = CUSTOMERS[n % len(CUSTOMERS)]
     so_id, partner_id = 3100 + n, 840 + n % len(CUSTOMERS)
     when = _BASE_TIME + timedelta(minutes=5 * n)
-    rows, total = [], Decimal("0")
+    rows: list[dict[str, Any]] = []
+    total = Decimal("0")
     for k in range(1 + n % 4):
         sku, title, price = CATALOGUE[(n + 6 * k) % len(CATALOGUE)]
         if currency == "JPY":

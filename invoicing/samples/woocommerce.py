@@ -36,7 +36,8 @@ def order_document(n: int, status: str = "completed") -> dict[str, Any]:
     cust_no, name, email, (street, city, zip_code, region, country), currency = CUSTOMERS[n % len(CUSTOMERS)]
     rate, rate_id = _RATES.get(country, (None, 0))
     created = _BASE + timedelta(hours=5 * n)
-    items, net, tax_total = [], Decimal("0"), Decimal("0")
+    items: list[dict[str, Any]] = []
+    net, tax_total = Decimal("0"), Decimal("0")
     for k in range(1 + n % 4):
         sku, title, price = CATALOGUE[(n + 4 * k) % len(CATALOGUE)]
         if currency == "JPY":
