@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -21,7 +24,7 @@ from invoicing.errors import ConfigError
 from invoicing.reference_store import publish_reference
 from invoicing.settings import Settings
 from sources.base import order_event, order_line, party
-from tests.support import REPO, WorkerProcess, read_topic, unique_settings, wait_until
+from tests.support import REPO, WorkerProcess, read_topic, settings_env, unique_settings, wait_until
 
 UTC = timezone.utc
 
@@ -139,7 +142,7 @@ async def billing_month(bootstrap: str, tmp_path: Path, customers: int = CUSTOME
         currency = "USD" if cust % 7 == 0 and n % 2 else "EUR"
         po = f"PO-{cust}-{n % 2}" if cust % 10 == 0 else None
         orders.append(make_order(n, cust, start + timedelta(hours=rng.randrange(0, 24 * 25)), currency, po))
-    sent = orders + rng.sample(orders, 50)  # redeliveries
+    sent = orders + rng.sample(orders, min(50, count))  # redeliveries
     rng.shuffle(sent)
     expected_groups: dict[Group, set[str]] = defaultdict(set)
     for o in orders:
@@ -288,3 +291,42 @@ async def test_a_worker_joining_during_the_close_neither_doubles_nor_loses(boots
     finally:
         first.stop()
         second.stop()
+
+
+def cycle_close(settings: Settings, bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`invoicing cycle close ARGS` as an operator runs it, configured by the environment."""
+    return subprocess.run([sys.executable, "-m", "invoicing", "cycle", "close", *args], capture_output=True, text=True,
+                          env={**os.environ, **settings_env(settings, bootstrap)}, timeout=60)
+
+
+@pytest.mark.slow
+async def test_cycle_close_command_closes_one_customer_or_all(bootstrap: str, tmp_path: Path) -> None:
+    """The operator's command: `--customer` closes that customer's ended cycles only, `--at` sets what has
+    ended (a cycle not yet ended at that time stays open), and a bad time is refused with nothing sent."""
+    settings, orders, sent, expected_groups = await billing_month(bootstrap, tmp_path, customers=3, count=9)
+    worker = WorkerProcess(settings, bootstrap, env={"INVOICING_CYCLE_CHECK_INTERVAL": "3600"}).start()
+    try:
+        await send_orders(bootstrap, settings, sent)
+        assert await wait_until(lambda: worker.metric("invoicing_open_cycle_orders") == 9, timeout=60), worker.log()[-2000:]
+        bad = cycle_close(settings, bootstrap, "--at", "the first of December")
+        assert bad.returncode != 0 and "--at 'the first of December' is not an ISO 8601 time" in bad.stderr, bad.stderr
+        # 30 November 12:00 UTC: November has not ended anywhere yet, so nothing closes
+        early = cycle_close(settings, bootstrap, "--customer", "B2B-001", "--at", "2026-11-30T12:00:00Z")
+        assert early.returncode == 0, early.stderr
+        assert "sent to customer B2B-001" in early.stdout
+        done = cycle_close(settings, bootstrap, "--customer", "B2B-001", "--at", "2026-12-02T00:00:00Z")
+        assert done.returncode == 0, done.stderr
+        assert await wait_until(lambda: _count(bootstrap, settings, 1), timeout=60), worker.log()[-2000:]
+        await asyncio.sleep(2)
+        got = await invoices(bootstrap, settings)
+        assert {inv["customer_id"] for inv in got.values()} == {"B2B-001"}, "only that customer's cycle closed"
+        assert [set(inv["orders"]) for inv in got.values()] == [expected_groups[("B2B-001", "EUR", None)]]
+        assert worker.metric("invoicing_open_cycles") == 2 and worker.metric("invoicing_open_cycle_orders") == 6
+        everyone = cycle_close(settings, bootstrap, "--at", "2026-12-02T00:00:00Z")
+        assert everyone.returncode == 0 and "partition(s)" in everyone.stdout, everyone.stderr
+        assert await wait_until(lambda: _count(bootstrap, settings, len(expected_groups)), timeout=60)
+        await asyncio.sleep(2)
+        check_cycle_invoices(await invoices(bootstrap, settings), expected_groups, count=9)
+        assert worker.metric("invoicing_open_cycles") == 0
+    finally:
+        worker.stop()
