@@ -113,7 +113,8 @@ def build_draft(
                 product_category=product.tax_category if product else None,
                 product_rate=product.tax_rate if product else None,
                 is_service=bool(product and product.service),
-                stated_rate=item.get("tax_rate"), table=reference.tax,
+                stated_rate=item.get("tax_rate"), table=reference.tax, seller_oss=seller.eu_oss,
+                product_rates=product.tax_rates if product else None, product=item.get("sku"),
             )
             stated, included = item.get("tax_rate") or ZERO, bool(order.get("tax_included"))
             unit = _net_unit_price(item["unit_price"], stated, included)

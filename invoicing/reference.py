@@ -6,11 +6,11 @@ The file::
 
     defaults: {seller_id: acme-de, payment_terms: NET30, targets: [folder]}
     tax: {vat_rates: {DE: "19"}, us_state_rates: {CA: "7.25"}}
-    sellers:   [{seller_id, name, vat_id, address{line1, city, postal_code, country}, iban, ...}]
+    sellers:   [{seller_id, name, vat_id, address{line1, city, postal_code, country}, iban, eu_oss, ...}]
     customers: [{customer_id, name, email, vat_id, address{...}, external_ids: [shopify:123],
                  payment_terms, targets, resale_certificate, seller_id, buyer_reference,
                  einvoice_format: ubl | cii | facturx (e-mailed with the PDF)}]
-    products:  [{sku, description, tax_category, tax_rate, service}]
+    products:  [{sku, description, tax_category, tax_rate, service, tax_rates: {FR: "5.5"}}]
 """
 from __future__ import annotations
 
@@ -60,6 +60,8 @@ class Seller:
     endpoint_scheme: str | None = None
     invoice_prefix: str = "INV"
     credit_note_prefix: str = "CN"
+    #: registered for the EU One-Stop Shop: goods sold to consumers in other EU countries carry their VAT
+    eu_oss: bool = False
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Seller":
@@ -69,6 +71,7 @@ class Seller:
             iban=d.get("iban"), endpoint_id=d.get("endpoint_id"), endpoint_scheme=d.get("endpoint_scheme"),
             invoice_prefix=str(d.get("invoice_prefix") or "INV"),
             credit_note_prefix=str(d.get("credit_note_prefix") or "CN"),
+            eu_oss=bool(d.get("eu_oss", False)),
         )
 
 
@@ -119,12 +122,15 @@ class Product:
     tax_category: str | None = None
     tax_rate: Decimal | None = None
     service: bool = False
+    #: the product's VAT rate per destination country, for One-Stop-Shop sales (its own rate is the home one)
+    tax_rates: Mapping[str, Decimal] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Product":
         rate = d.get("tax_rate")
         return cls(sku=str(d["sku"]), description=d.get("description"), tax_category=d.get("tax_category"),
-                   tax_rate=Decimal(str(rate)) if rate is not None else None, service=bool(d.get("service", False)))
+                   tax_rate=Decimal(str(rate)) if rate is not None else None, service=bool(d.get("service", False)),
+                   tax_rates={str(k).upper(): Decimal(str(v)) for k, v in (d.get("tax_rates") or {}).items()})
 
 
 @dataclass(frozen=True)

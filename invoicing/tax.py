@@ -7,7 +7,13 @@ The rules, in order, for one line sold by *seller* to *buyer*:
     (a product may carry its own category and rate, e.g. reduced ``S`` 7 % or ``Z``);
   * buyer in another EU country **with** a VAT id: intra-community supply, ``K`` 0 %
     (``VATEX-EU-IC``); for services, reverse charge ``AE`` 0 % (``VATEX-EU-AE``);
-  * buyer in another EU country without a VAT id (B2C): seller's rate, ``S``;
+  * buyer in another EU country without a VAT id (B2C): seller's rate, ``S``; but goods sold
+    by a seller registered for the EU One-Stop Shop (``seller_oss``, Art. 33 and 369a ff. of
+    Directive 2006/112/EC, above the EUR 10,000 threshold) are taxed where they arrive: the
+    destination country's rate, ``S`` (a product's own rate is its home-country rate, so such a
+    product needs its rate for the destination in ``product_rates``, 0 meaning ``Z``, or the
+    line is refused);
+    services stay at the seller's rate (the general B2C rule, Art. 45);
   * buyer outside the EU: export, ``G`` 0 % (``VATEX-EU-G``).
 * Seller in the US: outside the US, export ``G``; a buyer holding a resale
   certificate is exempt, ``E`` 0 %; otherwise sales tax at the ship-to state's rate,
@@ -22,7 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Mapping
 
-__all__ = ["EU_COUNTRIES", "EU_STANDARD_RATES", "TaxTable", "TaxDecision", "determine_tax"]
+__all__ = ["EU_COUNTRIES", "EU_STANDARD_RATES", "TaxTable", "TaxDecision", "TaxError", "determine_tax"]
 
 EU_COUNTRIES = frozenset(
     "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split()
@@ -37,6 +43,10 @@ EU_STANDARD_RATES: dict[str, Decimal] = {
         "PT": "23", "RO": "21", "SK": "23", "SI": "22", "ES": "21", "SE": "25",
     }.items()
 }
+
+
+class TaxError(ValueError):
+    """No rate can be decided from the reference data; the message says what to add."""
 
 
 @dataclass(frozen=True)
@@ -78,12 +88,22 @@ def determine_tax(
     is_service: bool = False,
     stated_rate: Decimal | None = None,
     table: TaxTable | None = None,
+    seller_oss: bool = False,
+    product_rates: Mapping[str, Decimal] | None = None,
+    product: str | None = None,
 ) -> TaxDecision:
-    """Decide the tax category and rate of one line. See the module docstring for the rules."""
+    """Decide the tax category and rate of one line. See the module docstring for the rules.
+
+    Raises:
+        TaxError: a One-Stop-Shop sale of a product with its own rate, and no rate of that
+            product for the destination country in *product_rates*.
+    """
     t = table or TaxTable()
     seller = (seller_country or "").upper()
     buyer = (buyer_country or "").upper() or seller
     if seller in EU_COUNTRIES:
+        if seller_oss and buyer != seller and buyer in EU_COUNTRIES and not buyer_vat_id and not is_service:
+            return _destination_rate(buyer, t, product_category, product_rate, product_rates or {}, product)
         if buyer == seller or (buyer in EU_COUNTRIES and not buyer_vat_id):
             if product_category and product_category != "S":
                 return TaxDecision(product_category, product_rate or Decimal(0),
@@ -112,6 +132,21 @@ def determine_tax(
     if stated_rate is not None:
         return TaxDecision("S", stated_rate)
     return TaxDecision("O", Decimal(0), "Not subject to VAT", "VATEX-EU-O")
+
+
+def _destination_rate(buyer: str, t: TaxTable, product_category: str | None, product_rate: Decimal | None,
+                      product_rates: Mapping[str, Decimal], product: str | None) -> TaxDecision:
+    """A One-Stop-Shop distance sale of goods: VAT of the country where the goods arrive."""
+    if buyer in product_rates:
+        rate = product_rates[buyer]
+        return TaxDecision("S", rate) if rate else TaxDecision("Z", Decimal(0))
+    if product_rate is not None or (product_category and product_category != "S"):
+        raise TaxError(f"product {product or '(no SKU)'} has its own VAT treatment at home; a One-Stop-Shop sale "
+                       f"to a consumer in {buyer} needs its {buyer} rate in the product's tax_rates")
+    standard = t.vat_rates.get(buyer, EU_STANDARD_RATES.get(buyer))
+    if standard is None:  # every EU country has a default rate: this cannot happen for buyer in EU_COUNTRIES
+        raise TaxError(f"no VAT rate for {buyer} in the reference data's tax table")
+    return TaxDecision("S", standard)
 
 
 def _exemption(category: str) -> tuple[str | None, str | None]:

@@ -9,17 +9,19 @@ invoice's own fields with EN 16931's rules, independently of `invoicing.billing`
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from invoicing.billing import build_draft, credit_note_draft, issue
 from invoicing.codec import decode, encode
 from invoicing.reference import Customer, Product, ReferenceData, Seller
-from invoicing.tax import EU_COUNTRIES, TaxTable
+from invoicing.tax import EU_COUNTRIES, TaxError, TaxTable
 from invoicing.terms import parse_terms
 
 D = Decimal
@@ -39,9 +41,12 @@ VAT = {"DE": D("19"), "FR": D("20"), "NL": D("21"), "AT": D("20"), "IT": D("22")
 STATES = {"CA": D("7.25"), "TX": D("6.25"), "NY": D("4"), "WA": D("6.5"), "IL": D("6.25")}
 PRODUCTS = {
     "STD": Product("STD", "Compressor"),
-    "RED7": Product("RED7", "Book", tax_category="S", tax_rate=D("7")),
-    "RED55": Product("RED55", "Food", tax_category="S", tax_rate=D("5.5")),
-    "ZERO": Product("ZERO", "Export kit", tax_category="Z", tax_rate=D("0")),
+    # rates abroad are for One-Stop-Shop sales (a product with its own rate and none for the destination is refused)
+    "RED7": Product("RED7", "Book", tax_category="S", tax_rate=D("7"),
+                    tax_rates={"FR": D("5.5"), "NL": D("9"), "AT": D("10"), "IT": D("4"), "DE": D("7")}),
+    "RED55": Product("RED55", "Food", tax_category="S", tax_rate=D("5.5"), tax_rates={"DE": D("7"), "FI": D("14")}),
+    "ZERO": Product("ZERO", "Export kit", tax_category="Z", tax_rate=D("0"),
+                    tax_rates={c: D(0) for c in ("DE", "FR", "NL", "AT", "IT", "FI")}),
     "EXEMPT": Product("EXEMPT", "Training", tax_category="E"),
     "SVC": Product("SVC", "Maintenance", service=True),
     "SVC7": Product("SVC7", "Service, reduced", tax_category="S", tax_rate=D("7"), service=True),
@@ -139,12 +144,26 @@ def scenarios(draw: Any) -> dict[str, Any]:
         }
         # exactly what the bill agent sees: the order event after its Avro round trip
         orders.append(decode("order_event", encode("order_event", order)))
-    return {"seller": SELLERS[seller_country], "customer": customer, "orders": orders, "currency": currency,
+    seller = SELLERS[seller_country]
+    if seller_country in EU_COUNTRIES and draw(st.booleans()):
+        seller = replace(seller, eu_oss=True)  # registered for the One-Stop Shop
+    return {"seller": seller, "customer": customer, "orders": orders, "currency": currency,
             "issued_at": base + timedelta(days=draw(st.integers(0, 40)), seconds=draw(st.integers(0, 86399))),
             "sequence": draw(st.integers(1, 999_999))}
 
 
+def refused(sc: dict[str, Any]) -> bool:
+    """Whether the oracle refuses a line of the scenario (a One-Stop-Shop sale it has no rate for)."""
+    return any(expected_decision(sc["seller"].address["country"], sc["customer"], ln["sku"], ln["tax_rate"],
+                                 sc["seller"].eu_oss) is None for o in sc["orders"] for ln in o["lines"])
+
+
 def build(sc: dict[str, Any]) -> dict[str, Any]:
+    if refused(sc):
+        with pytest.raises(TaxError, match="needs its .. rate in the product's tax_rates"):
+            build_draft(sc["orders"], customer=sc["customer"], seller=sc["seller"], reference=sc.get("ref", REF),
+                        trigger=sc["orders"][-1]["trigger"], targets=["folder"])
+        assume(False)
     draft = build_draft(sc["orders"], customer=sc["customer"], seller=sc["seller"], reference=sc.get("ref", REF),
                         trigger=sc["orders"][-1]["trigger"], targets=["folder"])
     return issue(draft, sequence=sc["sequence"], issued_at=sc["issued_at"], seller=sc["seller"])
@@ -152,10 +171,19 @@ def build(sc: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- oracle
 
-def expected_decision(seller: str, customer: Customer, sku: str | None, stated: Decimal | None) -> tuple[str, Decimal]:
-    """The tax rules, written from the module docs and EINVOICING.md (not from tax.py)."""
+def expected_decision(seller: str, customer: Customer, sku: str | None, stated: Decimal | None,
+                      oss: bool = False) -> tuple[str, Decimal] | None:
+    """The tax rules, written from the module docs and EINVOICING.md (not from tax.py); None: refused."""
     product = PRODUCTS.get(sku) if sku else None
     buyer = customer.address["country"]
+    if oss and buyer != seller and buyer in EU_COUNTRIES and not customer.vat_id and not (product and product.service):
+        # One-Stop Shop: goods to a consumer in another EU country carry the destination's VAT
+        if product and buyer in product.tax_rates:
+            rate = product.tax_rates[buyer]
+            return ("S", rate) if rate else ("Z", D(0))
+        if product and (product.tax_rate is not None or product.tax_category not in (None, "S")):
+            return None
+        return "S", VAT[buyer]
     if seller in EU_COUNTRIES:
         domestic_like = buyer == seller or (buyer in EU_COUNTRIES and not customer.vat_id)
         if domestic_like:
@@ -227,7 +255,7 @@ def check_invoice(sc: dict[str, Any], inv: dict[str, Any]) -> None:
                 assert abs(ln["unit_price"] * factor - item["unit_price"]) <= D("0.00005") * factor
                 assert ln["allowance"] == half_up(item["discount"] / factor, cur)
             assert (ln["tax_category"], ln["tax_rate"]) == expected_decision(
-                sc["seller"].address["country"], sc["customer"], item["sku"], item["tax_rate"]), item
+                sc["seller"].address["country"], sc["customer"], item["sku"], item["tax_rate"], sc["seller"].eu_oss), item
         if order["shipping"]:
             ln = next(src)
             goods_rate = next((i["tax_rate"] for i in order["lines"] if i["tax_rate"] is not None), None)
@@ -372,3 +400,28 @@ def test_tax_included_discount_is_taken_net_of_tax() -> None:
     ln = inv["lines"][0]
     assert (ln["unit_price"], ln["allowance"], ln["net_amount"]) == (D("100.0000"), D("10.00"), D("90.00"))
     assert (inv["tax_total"], inv["total"]) == (D("17.10"), D("107.10"))
+
+
+def test_one_stop_shop_seller_charges_the_consumers_country_vat() -> None:
+    """Reference data as loaded: an OSS-registered German seller ships to a French consumer. Goods and
+    shipping carry French VAT (a book, 7 % at home, its French reduced rate), the service German VAT."""
+    seller = Seller.from_dict({"seller_id": "oss-de", "name": "Acme GmbH", "vat_id": "DE811569869", "eu_oss": True,
+                               "address": {"line1": "Weg 1", "city": "Hamburg", "postal_code": "20457", "country": "DE"}})
+    assert Product.from_dict({"sku": "BOOK", "tax_rate": "7", "tax_rates": {"fr": "5.5"}}).tax_rates == {"FR": D("5.5")}
+    ref = reference()
+    ref.sellers[seller.seller_id] = seller
+    sc = single(["100.00", "50.00"], "EUR", "DE")
+    sc["seller"] = seller
+    sc["ref"] = ref
+    sc["customer"] = Customer("C-FR", "Jeanne Martin", {"line1": "Rue 1", "line2": None, "city": "Lyon",
+                                                       "postal_code": "69007", "region": None, "country": "FR"})
+    order = dict(sc["orders"][0], shipping=D("10.00"))
+    order["lines"] = [dict(order["lines"][0], sku="RED7"), dict(order["lines"][1], sku="SVC"),
+                      dict(order["lines"][0], sku=None, description="Compressor part")]
+    sc["orders"] = [order]
+    inv = build(sc)
+    assert [(ln["sku"], ln["tax_category"], ln["tax_rate"]) for ln in inv["lines"]] == [
+        ("RED7", "S", D("5.5")), ("SVC", "S", D("19")), (None, "S", D("20")), (None, "S", D("20"))]
+    assert {(g["category"], g["rate"]): g["tax_amount"] for g in inv["tax_breakdown"]} == {
+        ("S", D("5.5")): D("5.50"), ("S", D("19")): D("9.50"), ("S", D("20")): D("22.00")}
+    check_invoice(sc, inv)

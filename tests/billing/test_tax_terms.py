@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from invoicing.errors import ConfigError
-from invoicing.tax import TaxDecision, TaxTable, determine_tax
+from invoicing.tax import TaxDecision, TaxError, TaxTable, determine_tax
 from invoicing.terms import parse_terms
 
 D = Decimal
@@ -69,6 +69,29 @@ def test_product_reduced_rate_and_categories() -> None:
 
 def test_eu_seller_country_missing_from_table_uses_the_builtin_rate() -> None:
     assert tax(seller_country="AT", buyer_country="AT").rate == D("20")
+
+
+# ---------------------------------------------------------------- EU One-Stop Shop
+
+def test_oss_goods_to_consumers_elsewhere_in_the_eu_carry_the_destination_rate() -> None:
+    assert tax(seller_country="DE", buyer_country="FR", seller_oss=True) == TaxDecision("S", D("20"))
+    assert tax(seller_country="DE", buyer_country="IT", seller_oss=True) == TaxDecision("S", D("22"))  # built-in rate
+    # the One-Stop Shop changes nothing else
+    assert tax(seller_country="DE", buyer_country="DE", seller_oss=True) == TaxDecision("S", D("19"))
+    assert tax(seller_country="DE", buyer_country="FR", buyer_vat_id="FR40303265045", seller_oss=True).category == "K"
+    assert tax(seller_country="DE", buyer_country="FR", is_service=True, seller_oss=True) == TaxDecision("S", D("19"))
+    assert tax(seller_country="DE", buyer_country="NO", seller_oss=True).category == "G"
+    assert tax(seller_country="US", buyer_country="US", buyer_region="CA", seller_oss=True) == TaxDecision("S", D("7.25"))
+
+
+def test_oss_products_with_their_own_rate_need_the_destination_rate() -> None:
+    book = {"product_category": "S", "product_rate": D("7"), "product_rates": {"FR": D("5.5"), "IE": D("0")},
+            "product": "BOOK-1", "seller_oss": True}
+    assert tax(seller_country="DE", buyer_country="FR", **book) == TaxDecision("S", D("5.5"))
+    assert tax(seller_country="DE", buyer_country="IE", **book) == TaxDecision("Z", D(0))
+    assert tax(seller_country="DE", buyer_country="DE", **book) == TaxDecision("S", D("7")), "at home: its own rate"
+    with pytest.raises(TaxError, match="product BOOK-1 .* consumer in AT needs its AT rate in the product's tax_rates"):
+        tax(seller_country="DE", buyer_country="AT", **book)
 
 
 # ---------------------------------------------------------------- US sales tax
