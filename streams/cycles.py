@@ -191,30 +191,42 @@ def register(p: "Pipeline") -> None:
             # a rebalance stops the close between two customers, each left consistent; the command stays
             # unacknowledged and the partition's next owner closes the rest (closing is idempotent)
             stop_if_rebalancing(p.app, event)
-            key = customer_id.encode()
-            state = _load(states, key, None)
-            if state is None:
-                continue
-            if customer_id not in resent_after_start:
-                resent_after_start.add(customer_id)
-                await resend_recent(customer_id, state)
-            due = sorted(cid for cid, c in state["cycles"].items() if c["status"] == "open" and c["end_ms"] <= at_ms)
-            if due:
-                log.info("closing cycles %s of customer %s (close command at %s, partition %s offset %s)", due,
-                         customer_id, cmd["at"], partition, event.message.offset)
-            for cycle_id in due:
-                await close_cycle(customer_id, state, cycle_id)
-            if not due:
-                continue
-            # order bodies of a closed cycle are dropped two closes later, when its closed state has long
-            # been written: a crash can then never leave an open cycle without the bodies to close it
-            closed = sorted(cid for cid, c in state["cycles"].items() if c["status"] == "closed" and c.get("bodies", True))
-            for cycle_id in closed[:-2]:
-                state["cycles"][cycle_id]["bodies"] = False
-            _store(states, key, state)
-            for cycle_id in closed[:-2]:
-                for o in state["cycles"][cycle_id]["orders"]:
-                    cycle_orders.pop(f"{customer_id}|{cycle_id}|{o}".encode(), None)
+            try:
+                await close_customer(customer_id, cmd, at_ms, event)
+            except (CodecError, PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                # one customer's cycle that cannot be invoiced (e.g. reference data lacks a rate) must not
+                # hold up the bill run of the customers after it: park it with the reason, go on; its cycle
+                # stays open, so the next close after the data is fixed invoices it
+                await p.dead_letter(event, stage="cycles", error=f"customer {customer_id}: {exc}",
+                                    value=close_command(datetime.fromisoformat(cmd["at"]), customer_id),
+                                    key=customer_id.encode())
+
+    async def close_customer(customer_id: str, cmd: dict[str, Any], at_ms: int, event: Any) -> None:
+        partition = event.message.partition
+        key = customer_id.encode()
+        state = _load(states, key, None)
+        if state is None:
+            return
+        if customer_id not in resent_after_start:
+            resent_after_start.add(customer_id)
+            await resend_recent(customer_id, state)
+        due = sorted(cid for cid, c in state["cycles"].items() if c["status"] == "open" and c["end_ms"] <= at_ms)
+        if due:
+            log.info("closing cycles %s of customer %s (close command at %s, partition %s offset %s)", due,
+                     customer_id, cmd["at"], partition, event.message.offset)
+        for cycle_id in due:
+            await close_cycle(customer_id, state, cycle_id)
+        if not due:
+            return
+        # order bodies of a closed cycle are dropped two closes later, when its closed state has long
+        # been written: a crash can then never leave an open cycle without the bodies to close it
+        closed = sorted(cid for cid, c in state["cycles"].items() if c["status"] == "closed" and c.get("bodies", True))
+        for cycle_id in closed[:-2]:
+            state["cycles"][cycle_id]["bodies"] = False
+        _store(states, key, state)
+        for cycle_id in closed[:-2]:
+            for o in state["cycles"][cycle_id]["orders"]:
+                cycle_orders.pop(f"{customer_id}|{cycle_id}|{o}".encode(), None)
 
     @p.app.agent(p.channels.cycle_orders, name="cycles", concurrency=1)
     async def cycle_agent(stream: Any) -> None:

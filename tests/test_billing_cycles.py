@@ -330,3 +330,61 @@ async def test_cycle_close_command_closes_one_customer_or_all(bootstrap: str, tm
         assert worker.metric("invoicing_open_cycles") == 0
     finally:
         worker.stop()
+
+
+@pytest.mark.slow
+async def test_a_customer_whose_cycle_cannot_be_invoiced_does_not_hold_up_the_others(bootstrap: str, tmp_path: Path) -> None:
+    """The close of one partition's customers in one command: a customer whose invoice cannot be built (a
+    One-Stop-Shop sale to a French consumer of a product with its own rate and none for France) is
+    parked with the reason; the customers after it on the partition are invoiced all the same. Once
+    the reference data has the rate, the next close invoices that customer too."""
+    from invoicing.codec import decode as decode_any_record
+    from streams.channels import partition_of
+
+    settings = unique_settings(tmp_path, cycle_check_interval=3600.0)
+    await ensure_topics(settings, bootstrap)
+    ref_path = reference_file(tmp_path, 40)
+    data = yaml.safe_load(ref_path.read_text())
+    bad = "B2B-001"
+    # customers on the bad one's partition, which the close visits after it (its orders come first)
+    peers = [c for c in (f"B2B-{i:03d}" for i in range(2, 40))
+             if partition_of(c.encode(), settings.partitions) == partition_of(bad.encode(), settings.partitions)][:3]
+    assert peers, "no customer shares the partition"
+    data["sellers"][0]["eu_oss"] = True
+    for c in data["customers"]:
+        if c["customer_id"] == bad:
+            c["address"]["country"] = "FR"
+    data["products"] = [dict(p, tax_rate="19") if p["sku"] == "KS-FLT-01" else p for p in data["products"]]
+    ref_path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    await publish_reference(settings, bootstrap, ref_path)
+    start = datetime(2026, 11, 3, 9, tzinfo=UTC)
+    orders = [make_order(900 + k, 1, start + timedelta(hours=k)) for k in range(2)]
+    orders += [make_order(950 + k, int(c[4:]), start + timedelta(days=1, hours=k)) for k, c in enumerate(peers)]
+    worker = WorkerProcess(settings, bootstrap, env={"INVOICING_CYCLE_CHECK_INTERVAL": "3600"}).start()
+    try:
+        await send_orders(bootstrap, settings, orders[:2])
+        assert await wait_until(lambda: worker.metric("invoicing_open_cycle_orders") == 2, timeout=60), worker.log()[-2000:]
+        await send_orders(bootstrap, settings, orders[2:])
+        assert await wait_until(lambda: worker.metric("invoicing_open_cycle_orders") == len(orders), timeout=60)
+        await send_close(settings, bootstrap, at=datetime(2026, 12, 2, tzinfo=UTC))
+        assert await wait_until(lambda: _count(bootstrap, settings, len(peers)), timeout=60), worker.log()[-2000:]
+        await asyncio.sleep(2)
+        got = await invoices(bootstrap, settings)
+        assert sorted(inv["customer_id"] for inv in got.values()) == sorted(peers)
+        letters = [decode_any_record("dead_letter", m.value)
+                   for m in await read_topic(bootstrap, settings.topic("invoicing.dead-letters"), timeout=5, idle=0.5)]
+        assert [(d["stage"], d["key"]) for d in letters] == [("cycles", bad.encode())]
+        assert "customer B2B-001" in letters[0]["reason"] and "needs its FR rate" in letters[0]["reason"]
+        assert worker.metric("invoicing_open_cycles") == 1, "the parked customer's cycle stays open"
+        # the rate is added to the reference data; the next close invoices the parked customer
+        data["products"] = [dict(p, tax_rates={"FR": "20"}) if p["sku"] == "KS-FLT-01" else p for p in data["products"]]
+        ref_path.write_text(yaml.safe_dump(data, allow_unicode=True))
+        await publish_reference(settings, bootstrap, ref_path)
+        await asyncio.sleep(2)
+        await send_close(settings, bootstrap, at=datetime(2026, 12, 2, tzinfo=UTC), customer=bad)
+        assert await wait_until(lambda: _count(bootstrap, settings, len(peers) + 1), timeout=60), worker.log()[-2000:]
+        late = [inv for inv in (await invoices(bootstrap, settings)).values() if inv["customer_id"] == bad]
+        assert len(late) == 1 and sorted(late[0]["orders"]) == sorted(o["order_key"] for o in orders[:2])
+        assert {(g["category"], g["rate"]) for g in late[0]["tax_breakdown"]} >= {("S", Decimal("20"))}
+    finally:
+        worker.stop()
