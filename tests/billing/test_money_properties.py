@@ -20,6 +20,9 @@ from hypothesis import strategies as st
 
 from invoicing.billing import build_draft, credit_note_draft, issue
 from invoicing.codec import decode, encode
+from invoicing.documents.cii import render_cii
+from invoicing.documents.ubl import render_ubl, ubl_profile
+from invoicing.documents.validate import validate_cii, validate_ubl
 from invoicing.reference import Customer, Product, ReferenceData, Seller
 from invoicing.tax import EU_COUNTRIES, TaxError, TaxTable
 from invoicing.terms import parse_terms
@@ -425,3 +428,6 @@ def test_one_stop_shop_seller_charges_the_consumers_country_vat() -> None:
     assert {(g["category"], g["rate"]): g["tax_amount"] for g in inv["tax_breakdown"]} == {
         ("S", D("5.5")): D("5.50"), ("S", D("19")): D("9.50"), ("S", D("20")): D("22.00")}
     check_invoice(sc, inv)
+    # the EN 16931 rules accept it (a consumer has no Peppol address: core UBL, and CII)
+    assert ubl_profile(inv) == "en16931"
+    assert validate_ubl(render_ubl(inv)) == [] and validate_cii(render_cii(inv)) == []
