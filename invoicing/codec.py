@@ -1,7 +1,8 @@
 """Avro encoding of every message the pipeline writes, built on fastavro.
 
 Schemas are parsed once per process. The hot path uses fastavro's schemaless
-writer and reader. Every value is framed so that a consumer with nothing but
+writer and reader. Messages written with a released older version of a schema
+(``schemas/released/``) are read into the current one by Avro schema resolution. Every value is framed so that a consumer with nothing but
 fastavro and ``schemas/*.avsc`` can decode it:
 
 * Avro **single-object encoding** (default): ``C3 01`` + the 8-byte
@@ -14,8 +15,8 @@ fastavro and ``schemas/*.avsc`` can decode it:
 Example, as a downstream consumer would write it::
 
     import fastavro, glob, io, json
-    schemas = {}
-    for path in glob.glob("schemas/*.avsc"):
+    schemas = {}  # current versions, and released ones for messages written before a change
+    for path in glob.glob("schemas/*.avsc") + glob.glob("schemas/released/*.avsc"):
         parsed = fastavro.parse_schema(json.load(open(path)))
         fp = fastavro.schema.fingerprint(
             fastavro.schema.to_parsing_canonical_form(parsed), "CRC-64-AVRO")
@@ -29,7 +30,7 @@ from __future__ import annotations
 import io
 import json
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Mapping, cast
 
@@ -37,7 +38,7 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from invoicing.errors import CodecError
-from schemas import schema_path
+from schemas import RELEASED_DIR, schema_path
 
 __all__ = [
     "SCHEMA_NAMES",
@@ -65,6 +66,8 @@ class Codec:
     schema: Any
     fingerprint: bytes
     registry_id: int | None = None
+    #: fingerprint -> parsed writer schema, for messages written with a released older version
+    older: Mapping[bytes, Any] = field(default_factory=dict)
 
     @property
     def header(self) -> bytes:
@@ -92,15 +95,20 @@ class Codec:
         Raises:
             CodecError: wrong frame, wrong schema or a truncated body.
         """
+        writer = None
         if data[:2] == SINGLE_OBJECT_MAGIC:
             if data[2:10] != self.fingerprint:
-                raise CodecError(f"message is not a {self.name} (fingerprint {data[2:10].hex()})")
+                writer = self.older.get(data[2:10])
+                if writer is None:
+                    raise CodecError(f"message is not a {self.name} (fingerprint {data[2:10].hex()})")
             offset = 10
         elif data[:1] == CONFLUENT_MAGIC and len(data) >= 5:
             offset = 5
         else:
             raise CodecError(f"{self.name}: unknown framing {data[:2]!r}")
         try:
+            if writer is not None:  # written with an older version: Avro schema resolution to this one
+                return cast(dict[str, Any], fastavro.schemaless_reader(io.BytesIO(data[offset:]), writer, self.schema))
             return cast(dict[str, Any], fastavro.schemaless_reader(io.BytesIO(data[offset:]), self.schema, None))
         except (EOFError, ValueError, IndexError, StopIteration, UnicodeDecodeError) as exc:
             raise CodecError(f"cannot decode {self.name}: {exc}") from exc
@@ -134,7 +142,14 @@ def codec(name: str) -> Codec:
     if name not in SCHEMA_NAMES:
         raise CodecError(f"unknown schema {name!r}")
     parsed = load_schema(name)
-    return Codec(name=name, schema=parsed, fingerprint=schema_fingerprint(parsed), registry_id=_REGISTRY_IDS.get(name))
+    current = schema_fingerprint(parsed)
+    older = {}
+    for path in sorted(RELEASED_DIR.glob(f"{name}.v*.avsc")):
+        with open(path, encoding="utf-8") as fh:
+            old = fastavro.parse_schema(json.load(fh))
+        if schema_fingerprint(old) != current:
+            older[schema_fingerprint(old)] = old
+    return Codec(name=name, schema=parsed, fingerprint=current, registry_id=_REGISTRY_IDS.get(name), older=older)
 
 
 def encode(name: str, record: Mapping[str, Any]) -> bytes:
@@ -147,7 +162,9 @@ def decode(name: str, data: bytes) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _by_fingerprint() -> dict[bytes, Codec]:
-    return {codec(n).fingerprint: codec(n) for n in SCHEMA_NAMES}
+    found = {fp: codec(n) for n in SCHEMA_NAMES for fp in codec(n).older}
+    found.update({codec(n).fingerprint: codec(n) for n in SCHEMA_NAMES})
+    return found
 
 
 def decode_any(data: bytes) -> tuple[str, dict[str, Any]]:

@@ -65,6 +65,8 @@ async def replay(settings: Settings, bootstrap: str, *, stage: str | None = None
         for e in entries:
             rec = e.record
             headers = [("target", rec["target"].encode())] if rec.get("target") else []
+            if rec.get("kind"):
+                headers.append(("kind", rec["kind"].encode()))
             headers.append(("replayed-from", e.position.encode()))
             await producer.send_and_wait(rec["topic"], rec["value"], key=rec.get("key"), headers=headers)
             await producer.send_and_wait(topics.dlq_replayed, b"1", key=e.position.encode())

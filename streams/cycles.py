@@ -199,7 +199,7 @@ def register(p: "Pipeline") -> None:
                 # stays open, so the next close after the data is fixed invoices it
                 await p.dead_letter(event, stage="cycles", error=f"customer {customer_id}: {exc}",
                                     value=close_command(datetime.fromisoformat(cmd["at"]), customer_id),
-                                    key=customer_id.encode())
+                                    key=customer_id.encode(), kind="close")
 
     async def close_customer(customer_id: str, cmd: dict[str, Any], at_ms: int, event: Any) -> None:
         partition = event.message.partition

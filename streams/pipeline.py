@@ -93,9 +93,14 @@ class Pipeline:
     # -- dead letters ---------------------------------------------------------
     async def dead_letter(self, event: EventT[Any], *, stage: str, error: BaseException | str, replay_topic: str | None = None,
                           platform: str | None = None, target: str | None = None, value: bytes | None = None,
-                          key: bytes | None = None, retriable: bool = False, attempts: int = 1) -> None:
-        """Park *event* (or *value*) on the dead-letter topic with the reason."""
+                          key: bytes | None = None, retriable: bool = False, attempts: int = 1,
+                          kind: str | None = None) -> None:
+        """Park *event* (or *value*) on the dead-letter topic with the reason. The event's ``kind`` header
+        (or *kind*) is kept, so that a replayed command is the same command again."""
         msg = event.message
+        if kind is None and value is None:
+            header = (event.headers or {}).get("kind")
+            kind = header.decode() if isinstance(header, bytes) else header
         reason = str(error) if isinstance(error, str) else f"{error}"
         record = {
             "stage": stage,
@@ -111,6 +116,7 @@ class Pipeline:
             "target": target,
             "attempts": attempts,
             "retriable": retriable,
+            "kind": kind,
         }
         DEAD_LETTERS.labels(stage.split(":")[0]).inc()
         log.warning("dead letter at %s: %s", stage, reason)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import subprocess
@@ -19,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from invoicing.broker import ensure_topics
 from invoicing.codec import decode, encode
 from invoicing.cycle_cli import send_close
+from invoicing.dlq import replay as dlq_replay
 from invoicing.cycles import cycle_for, next_cycle, parse_cycle
 from invoicing.errors import ConfigError
 from invoicing.reference_store import publish_reference
@@ -373,18 +375,35 @@ async def test_a_customer_whose_cycle_cannot_be_invoiced_does_not_hold_up_the_ot
         assert sorted(inv["customer_id"] for inv in got.values()) == sorted(peers)
         letters = [decode_any_record("dead_letter", m.value)
                    for m in await read_topic(bootstrap, settings.topic("invoicing.dead-letters"), timeout=5, idle=0.5)]
-        assert [(d["stage"], d["key"]) for d in letters] == [("cycles", bad.encode())]
+        assert [(d["stage"], d["key"], d["kind"]) for d in letters] == [("cycles", bad.encode(), "close")]
         assert "customer B2B-001" in letters[0]["reason"] and "needs its FR rate" in letters[0]["reason"]
         assert worker.metric("invoicing_open_cycles") == 1, "the parked customer's cycle stays open"
-        # the rate is added to the reference data; the next close invoices the parked customer
+        # the rate is added to the reference data; replaying the dead letter closes that customer's cycle
+        # (the replay carries the `close` kind again: without it the command would be taken for an order)
         data["products"] = [dict(p, tax_rates={"FR": "20"}) if p["sku"] == "KS-FLT-01" else p for p in data["products"]]
         ref_path.write_text(yaml.safe_dump(data, allow_unicode=True))
         await publish_reference(settings, bootstrap, ref_path)
         await asyncio.sleep(2)
-        await send_close(settings, bootstrap, at=datetime(2026, 12, 2, tzinfo=UTC), customer=bad)
+        assert await dlq_replay(settings, bootstrap, stage="cycles") == 1
         assert await wait_until(lambda: _count(bootstrap, settings, len(peers) + 1), timeout=60), worker.log()[-2000:]
         late = [inv for inv in (await invoices(bootstrap, settings)).values() if inv["customer_id"] == bad]
         assert len(late) == 1 and sorted(late[0]["orders"]) == sorted(o["order_key"] for o in orders[:2])
         assert {(g["category"], g["rate"]) for g in late[0]["tax_breakdown"]} >= {("S", Decimal("20"))}
+        assert worker.metric("invoicing_open_cycles") == 0
+        assert worker.metric("invoicing_dead_letters_total", stage="cycles") == 1, "the replay did not fail again"
+        # a command parked by another agent keeps its kind from the message's header: a credit request
+        # for an invoice this worker never issued
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+        await producer.start()
+        try:
+            await producer.send_and_wait(settings.topic("invoicing.issue-requests"), json.dumps(
+                {"invoice_id": "inv_never", "order_key": "erp:SO-1", "reason": "cancelled", "lineage": []}).encode(),
+                key=b"kompressor-de/INVOICE", headers=[("kind", b"credit")])
+        finally:
+            await producer.stop()
+        assert await wait_until(lambda: worker.metric("invoicing_dead_letters_total", stage="credit") == 1, timeout=30)
+        letters = [decode_any_record("dead_letter", m.value)
+                   for m in await read_topic(bootstrap, settings.topic("invoicing.dead-letters"), timeout=5, idle=0.5)]
+        assert [(d["stage"], d["kind"]) for d in letters if d["stage"] == "credit"] == [("credit", "credit")]
     finally:
         worker.stop()

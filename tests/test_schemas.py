@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
-from invoicing.codec import SCHEMA_NAMES, codec, decode, decode_any, encode
+import fastavro
+
+from invoicing.codec import SCHEMA_NAMES, SINGLE_OBJECT_MAGIC, codec, decode, decode_any, encode, schema_fingerprint
 from invoicing.schema_compat import check_all, incompatibilities, released_versions
-from schemas import SCHEMA_DIR, schema_path
+from schemas import RELEASED_DIR, SCHEMA_DIR, schema_path
 from tests.support import sample_invoice
 
 STANDALONE_DECODER = r'''
@@ -44,6 +48,20 @@ def test_roundtrip_and_framing() -> None:
     assert data[:2] == b"\xc3\x01" and data[2:10] == codec("invoice").fingerprint
     assert decode("invoice", data) == inv
     assert decode_any(data) == ("invoice", inv)
+
+
+def test_messages_written_with_a_released_version_are_read_with_the_current_one() -> None:
+    """A dead letter parked before `kind` existed (written with dead_letter.v1) still reads, and replays."""
+    v1 = fastavro.parse_schema(json.loads((RELEASED_DIR / "dead_letter.v1.avsc").read_text()))
+    assert schema_fingerprint(v1) != codec("dead_letter").fingerprint, "the current schema has moved on from v1"
+    old = {"stage": "bill", "reason": "r", "error_type": "E", "failed_at": datetime(2026, 11, 1, tzinfo=timezone.utc),
+           "topic": "t", "partition": 0, "offset": 7, "key": b"k", "value": b"v", "platform": None, "target": None,
+           "attempts": 1, "retriable": False}
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v1, old)
+    data = SINGLE_OBJECT_MAGIC + schema_fingerprint(v1) + buf.getvalue()
+    assert decode("dead_letter", data) == {**old, "kind": None}
+    assert decode_any(data) == ("dead_letter", {**old, "kind": None})
 
 
 def test_every_schema_has_a_released_version() -> None:
