@@ -2,8 +2,9 @@
 
 Schemas are parsed once per process. The hot path uses fastavro's schemaless
 writer and reader. Messages written with a released older version of a schema
-(``schemas/released/``) are read into the current one by Avro schema resolution. Every value is framed so that a consumer with nothing but
-fastavro and ``schemas/*.avsc`` can decode it:
+(``schemas/released/``) are read into the current one by Avro schema resolution.
+Every value is framed so that a consumer with nothing but fastavro and
+``schemas/*.avsc`` can decode it:
 
 * Avro **single-object encoding** (default): ``C3 01`` + the 8-byte
   little-endian CRC-64-AVRO fingerprint of the schema's parsing canonical form
@@ -67,7 +68,7 @@ class Codec:
     fingerprint: bytes
     registry_id: int | None = None
     #: fingerprint -> parsed writer schema, for messages written with a released older version
-    older: Mapping[bytes, Any] = field(default_factory=dict)
+    older: Mapping[bytes, Any] = field(default_factory=dict, hash=False)
 
     @property
     def header(self) -> bytes:
