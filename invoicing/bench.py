@@ -267,13 +267,10 @@ async def latency(bootstrap: str, rate: float, seconds: float, out: Path) -> dic
             await asyncio.gather(*tasks)
             answered_s = time.perf_counter() - t0
             await reader
-        by_event: dict[bytes, float] = {}
-        for key, arrived in arrivals.items():
-            by_event[key] = arrived
         lat: list[float] = []
         ids = _invoice_ids_by_event(reqs)
         for event_id, ok_at in accepted.items():
-            seen_at = by_event.get(ids[event_id])
+            seen_at = arrivals.get(ids[event_id])
             if seen_at is not None:
                 lat.append(max(0.0, seen_at - ok_at))
         lat.sort()

@@ -33,13 +33,14 @@ import json
 import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Mapping, cast
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from invoicing.errors import CodecError
-from schemas import RELEASED_DIR, schema_path
+from schemas import released_versions, schema_path
 
 __all__ = [
     "SCHEMA_NAMES",
@@ -117,7 +118,11 @@ class Codec:
 
 def load_schema(name: str) -> Any:
     """Parse ``schemas/<name>.avsc``."""
-    with open(schema_path(name), encoding="utf-8") as fh:
+    return _parse_file(schema_path(name))
+
+
+def _parse_file(path: Path) -> Any:
+    with open(path, encoding="utf-8") as fh:
         return fastavro.parse_schema(json.load(fh))
 
 
@@ -144,12 +149,8 @@ def codec(name: str) -> Codec:
         raise CodecError(f"unknown schema {name!r}")
     parsed = load_schema(name)
     current = schema_fingerprint(parsed)
-    older = {}
-    for path in sorted(RELEASED_DIR.glob(f"{name}.v*.avsc")):
-        with open(path, encoding="utf-8") as fh:
-            old = fastavro.parse_schema(json.load(fh))
-        if schema_fingerprint(old) != current:
-            older[schema_fingerprint(old)] = old
+    older = {schema_fingerprint(old): old for old in map(_parse_file, released_versions(name))}
+    older.pop(current, None)
     return Codec(name=name, schema=parsed, fingerprint=current, registry_id=_REGISTRY_IDS.get(name), older=older)
 
 

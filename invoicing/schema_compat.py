@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import fastavro
 from fastavro.utils import generate_many
 
-from schemas import RELEASED_DIR, schema_path
+from schemas import released_versions, schema_path
 
 __all__ = ["released_versions", "incompatibilities", "check_all"]
-
-
-def released_versions(name: str) -> list[Path]:
-    return sorted(RELEASED_DIR.glob(f"{name}.v*.avsc"))
 
 
 def _parse(doc: Any) -> Any:

@@ -19,7 +19,7 @@ from invoicing.errors import CodecError, PipelineError
 from invoicing.metrics import DUPLICATES, ORDER_STATE_UPDATES, ORDER_STATES, ORDER_STATES_SWEPT, STAGE_LATENCY
 
 from streams.acking import guarded, processed_events
-from streams.channels import partition_of
+from streams.channels import message_kind, partition_of
 
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
@@ -128,7 +128,7 @@ def register(p: "Pipeline") -> None:
         async for event in processed_events(stream, "bill"):
             async with guarded(p, event, "bill"):
                 started = time.perf_counter()
-                if (event.headers or {}).get("kind") in (b"sweep", "sweep"):
+                if message_kind(event) == "sweep":
                     sweep(event)
                     continue
                 try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import faust
 from aiokafka.partitioner import murmur2
@@ -9,7 +10,7 @@ from faust.types import TopicT
 
 from invoicing.topics import Topics
 
-__all__ = ["Channels", "declare_channels", "partition_of"]
+__all__ = ["Channels", "declare_channels", "partition_of", "message_kind"]
 
 
 @dataclass(frozen=True)
@@ -45,3 +46,9 @@ def partition_of(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2) gives *key*: commands sent to every
     partition act only on the table keys that live in their own partition."""
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def message_kind(event: Any) -> str | None:
+    """The ``kind`` header of *event* (a command such as close, cancel, credit, sweep), or None."""
+    kind = (event.headers or {}).get("kind")
+    return kind.decode() if isinstance(kind, bytes) else kind

@@ -32,7 +32,7 @@ from invoicing.metrics import OPEN_CYCLE_ORDERS, OPEN_CYCLES, ORDER_STATE_UPDATE
 
 from streams.acking import guarded, processed_events, stop_if_rebalancing
 from streams.bill import credit_request
-from streams.channels import partition_of
+from streams.channels import message_kind, partition_of
 
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
@@ -234,8 +234,7 @@ def register(p: "Pipeline") -> None:
         async for event in processed_events(stream, "cycles"):
             async with guarded(p, event, "cycles"):
                 started = time.perf_counter()
-                kind = (event.headers or {}).get("kind", b"order")
-                kind = kind.decode() if isinstance(kind, bytes) else kind
+                kind = message_kind(event) or "order"
                 try:
                     if kind == "close":
                         await close_due(event)

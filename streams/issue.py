@@ -22,6 +22,7 @@ from invoicing.errors import CodecError, PipelineError
 from invoicing.metrics import INVOICED_AMOUNT, INVOICES_ISSUED, ISSUE_LATENCY, STAGE_LATENCY
 
 from streams.acking import guarded, processed_events
+from streams.channels import message_kind
 
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
@@ -85,8 +86,7 @@ def register(p: "Pipeline") -> None:
         async for event in processed_events(stream, "issue"):
             async with guarded(p, event, "issue"):
                 started = time.perf_counter()
-                kind = (event.headers or {}).get("kind")
-                if kind in (b"credit", "credit"):
+                if message_kind(event) == "credit":
                     await credit(event)
                     continue
                 try:

@@ -22,7 +22,7 @@ from sinks.registry import SINKS
 from sources.base import Source
 from sources.registry import SOURCES
 from streams.app import create_app
-from streams.channels import Channels, declare_channels
+from streams.channels import Channels, declare_channels, message_kind
 from streams.tables import Tables, declare_tables
 
 __all__ = ["Pipeline"]
@@ -99,8 +99,7 @@ class Pipeline:
         (or *kind*) is kept, so that a replayed command is the same command again."""
         msg = event.message
         if kind is None and value is None:
-            header = (event.headers or {}).get("kind")
-            kind = header.decode() if isinstance(header, bytes) else header
+            kind = message_kind(event)
         reason = str(error) if isinstance(error, str) else f"{error}"
         record = {
             "stage": stage,
