@@ -188,6 +188,7 @@ def build_draft(
         "notes": notes,
         "preceding_invoice": None,
         "preceding_invoice_date": None,
+        "preceding_invoice_id": None,
         "orders": order_keys,
         "lineage": lineage,
         "targets": list(targets),
@@ -222,6 +223,7 @@ def credit_note_draft(invoice: Mapping[str, Any], *, reason: str) -> dict[str, A
         sequence=0, number="",
         preceding_invoice=invoice["number"],
         preceding_invoice_date=invoice["issue_date"],
+        preceding_invoice_id=invoice["invoice_id"],
         notes=list(invoice.get("notes") or []) + [f"Credit note for invoice {invoice['number']}: {reason}"],
         prepaid=ZERO, amount_due=invoice["total"],
     )

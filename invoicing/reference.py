@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import yaml
 
 from invoicing.errors import ConfigError
-from invoicing.tax import TaxTable
+from invoicing.tax import EU_COUNTRIES, EU_STANDARD_RATES, TaxKey, TaxTable
 
 __all__ = ["Seller", "Customer", "Product", "Defaults", "ReferenceData", "load_reference_file", "DEFAULTS_KEY", "TAX_KEY"]
 
@@ -187,6 +187,35 @@ class ReferenceData:
                 self.sellers[key] = Seller.from_dict(value)
             else:
                 self.sellers.pop(key, None)
+
+    def possible_taxes(self) -> set[TaxKey]:
+        """Every (VAT category, rate) an invoice of these sellers can carry (`invoicing.tax.determine_tax`
+        over the sellers, tax table and products): what each target must be able to book as tax."""
+        q = Decimal("0.0001")
+        out: set[TaxKey] = set()
+        zero = Decimal(0).quantize(q)
+        for seller in self.sellers.values():
+            home = seller.address.get("country", "")
+            if home in EU_COUNTRIES:
+                out |= {("K", zero), ("AE", zero), ("G", zero)}
+                standard = self.tax.vat_rates.get(home)
+                out.add(("S", (standard if standard is not None else Decimal(0)).quantize(q)))
+                for product in self.products.values():
+                    if product.tax_category and product.tax_category != "S":
+                        out.add((product.tax_category, (product.tax_rate or Decimal(0)).quantize(q)))
+                    elif product.tax_rate is not None:
+                        out.add(("S", product.tax_rate.quantize(q)))
+                    if seller.eu_oss:
+                        out |= {("S", r.quantize(q)) if r else ("Z", zero) for c, r in product.tax_rates.items()
+                                if c in EU_COUNTRIES}
+                if seller.eu_oss:
+                    out |= {("S", self.tax.vat_rates.get(c, r).quantize(q)) for c, r in EU_STANDARD_RATES.items()}
+            elif home == "US":
+                out |= {("G", zero), ("E", zero), ("O", zero)}
+                out |= {("S", r.quantize(q)) for r in self.tax.us_state_rates.values() if r}
+            else:  # the rate the platform states (unknown here), or not subject to tax
+                out.add(("O", zero))
+        return out
 
     def find_customer(self, customer_ref: str | None, email: str | None = None) -> Customer | None:
         """By platform-qualified external id (``shopify:123``), customer id, or ``email:<address>``."""

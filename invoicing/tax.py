@@ -28,7 +28,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Mapping
 
-__all__ = ["EU_COUNTRIES", "EU_STANDARD_RATES", "TaxTable", "TaxDecision", "TaxError", "determine_tax"]
+__all__ = ["EU_COUNTRIES", "EU_STANDARD_RATES", "TaxTable", "TaxDecision", "TaxError", "TaxKey", "determine_tax"]
+
+#: an EN 16931 VAT category and rate as invoices carry them, e.g. ``("S", Decimal("19.0000"))``
+TaxKey = tuple[str, Decimal]
 
 EU_COUNTRIES = frozenset(
     "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split()

@@ -9,6 +9,17 @@ A sink has a ``target`` name and two coroutines:
   (by our invoice number or the key), so a crash between the target's
   acceptance and our receipt never creates a second one.
 
+Credit notes go through the target's own credit-note mechanism, linked to the target's
+copy of the invoice they correct: ``find_credit_note(note, key)`` and
+``create_credit_note(note, key, original)``, where *original* is what ``find_invoice``
+found for the corrected invoice (`original_of(note)`). A target that has no credit notes
+sets ``no_credit_notes`` to the reason, citing the vendor's documentation; its credit notes
+get a ``NOT_APPLICABLE`` receipt and reach the customer by e-mail and the register.
+
+Tax reaches every target as tax: ``tax_mapping_gaps(taxes)`` names each (category, rate)
+the reference data can produce that the target's settings cannot book (the worker refuses
+to start while there is one); targets that take a rate as such return none.
+
 Errors are ours (`invoicing.errors`): `RetriableSinkError` (429/5xx/timeouts,
 with ``retry_after``), `AuthError` (401/403), `InvoiceRejected` (other 4xx).
 `raise_for_status` maps an HTTP response onto them (optionally keeping the platform's own
@@ -38,14 +49,18 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
-from typing import Any, Callable, ClassVar, Iterable, Mapping
+from decimal import Decimal
+from typing import Any, Callable, ClassVar, Collection, Iterable, Mapping
 
 import httpx
 
 from invoicing.errors import AuthError, ConfigError, InvoiceRejected, RetriableSinkError
 from invoicing.settings import PlatformSettings, Settings, platform_settings
 
-__all__ = ["InvoiceRef", "Sink", "raise_for_status", "retry_after_seconds"]
+__all__ = ["InvoiceRef", "Sink", "TaxKey", "original_of", "raise_for_status", "retry_after_seconds"]
+
+#: an EN 16931 VAT category and rate, e.g. ``("S", Decimal("19"))``
+TaxKey = tuple[str, Decimal]
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,8 @@ class Sink(ABC):
     settings_class: ClassVar[type[PlatformSettings]] = PlatformSettings
     #: requests per minute per tenant the target publishes (None: no published limit)
     rate_limit_per_minute: ClassVar[float | None] = None
+    #: ``None`` when the target books credit notes; otherwise why it has none, citing the vendor's documentation
+    no_credit_notes: ClassVar[str | None] = None
 
     def __init__(self, settings: PlatformSettings | None = None, client: httpx.AsyncClient | None = None,
                  pipeline: Settings | None = None) -> None:
@@ -87,6 +104,29 @@ class Sink(ABC):
             RetriableSinkError / FatalSinkError as `create_invoice`.
         """
 
+    async def find_credit_note(self, note: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
+        """The target's copy of the credit note *note*, or ``None``.
+
+        Raises:
+            RetriableSinkError / FatalSinkError as `create_invoice`.
+        """
+        raise InvoiceRejected(f"{self.target}: credit notes are not implemented")
+
+    async def create_credit_note(self, note: Mapping[str, Any], idempotency_key: str, original: InvoiceRef) -> InvoiceRef:
+        """Book *note* through the target's credit-note mechanism, linked or allocated to *original*
+        (the target's copy of the invoice *note* corrects).
+
+        Raises:
+            RetriableSinkError / FatalSinkError as `create_invoice`.
+        """
+        raise InvoiceRejected(f"{self.target}: credit notes are not implemented")
+
+    def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:
+        """For each (category, rate) in *taxes* that this target's settings cannot book as tax, the
+        setting to add (e.g. ``'INVOICING_XERO_TAX_TYPES has no entry "S:19"'``). Default: none, for
+        targets that take the rate itself."""
+        return []
+
     async def start(self) -> None:
         """Optional set-up (open connections, check credentials)."""
 
@@ -97,6 +137,14 @@ class Sink(ABC):
         if not self.settings.base_url:
             raise ConfigError(f"{self.target}: INVOICING_{self.target.upper().replace('-', '_')}_BASE_URL is not set")
         return self.settings.base_url.rstrip("/")
+
+
+def original_of(note: Mapping[str, Any]) -> dict[str, Any]:
+    """The invoice a credit note corrects, as ``find_invoice`` looks it up: its id, number and date
+    (the rest, customer and currency, is the same on both documents)."""
+    return {**note, "invoice_id": note.get("preceding_invoice_id") or "", "number": note.get("preceding_invoice") or "",
+            "issue_date": note.get("preceding_invoice_date") or note["issue_date"], "document_type": "INVOICE",
+            "preceding_invoice": None, "preceding_invoice_date": None, "preceding_invoice_id": None}
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -1,7 +1,10 @@
 """Deliver one invoice to one sink: look up, create, retry with jittered backoff, receipt.
 
 The sequence per (invoice, target) is find → create → (on error) wait and repeat,
-up to ``sink_max_attempts``. A target that answered ``Retry-After`` is never
+up to ``sink_max_attempts``. A credit note is found or created through the target's
+credit-note mechanism, linked to the target's copy of the invoice it corrects (found
+first; while it is not there the credit note waits, retried, then parked); a target
+without credit notes gets a ``NOT_APPLICABLE`` receipt naming why. A target that answered ``Retry-After`` is never
 called sooner; when it asks for longer than ``sink_backoff_max`` the invoice is
 parked (retriable) instead of holding the agent. An answer that cannot be
 parsed is retried like a 5xx. Fatal errors (validation, auth) are not retried.
@@ -25,7 +28,7 @@ import httpx
 from invoicing.errors import FatalSinkError, RetriableSinkError, SinkError
 from invoicing.metrics import DELIVERIES, DELIVERY_LATENCY
 from invoicing.settings import Settings
-from sinks.base import Sink
+from sinks.base import InvoiceRef, Sink, original_of
 from sinks.resilience import CircuitOpen, guard_for
 
 __all__ = ["DeliveryResult", "deliver", "backoff_delay"]
@@ -33,7 +36,7 @@ __all__ = ["DeliveryResult", "deliver", "backoff_delay"]
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    status: str  # DELIVERED | ALREADY_PRESENT | PARKED
+    status: str  # DELIVERED | ALREADY_PRESENT | PARKED | NOT_APPLICABLE
     attempts: int
     external_id: str | None = None
     detail: str | None = None
@@ -51,6 +54,10 @@ def backoff_delay(attempt: int, settings: Settings, retry_after: float | None = 
 
 async def deliver(sink: Sink, invoice: Mapping[str, Any], settings: Settings) -> DeliveryResult:
     key = str(invoice["invoice_id"])
+    credit_note = invoice.get("document_type") == "CREDIT_NOTE"
+    if credit_note and sink.no_credit_notes:
+        DELIVERIES.labels(sink.target, "not_applicable").inc()
+        return DeliveryResult("NOT_APPLICABLE", 0, detail=sink.no_credit_notes)
     started = time.perf_counter()
     attempts = 0
     last: SinkError | None = None
@@ -67,12 +74,17 @@ async def deliver(sink: Sink, invoice: Mapping[str, Any], settings: Settings) ->
         while attempts < settings.sink_max_attempts:
             attempts += 1
             try:
-                found = await call(lambda: sink.find_invoice(invoice, key))
+                found = await call(lambda: sink.find_credit_note(invoice, key) if credit_note
+                                   else sink.find_invoice(invoice, key))
                 if found is not None:
                     guard.breaker.success()
                     DELIVERIES.labels(sink.target, "already_present").inc()
                     return DeliveryResult("ALREADY_PRESENT", attempts, found.external_id)
-                ref = await call(lambda: sink.create_invoice(invoice, key))
+                if credit_note:
+                    original = await _original(sink, invoice, call)
+                    ref = await call(lambda: sink.create_credit_note(invoice, key, original))
+                else:
+                    ref = await call(lambda: sink.create_invoice(invoice, key))
                 guard.breaker.success()
                 DELIVERIES.labels(sink.target, "ok").inc()
                 return DeliveryResult("DELIVERED", attempts, ref.external_id)
@@ -108,3 +120,18 @@ async def deliver(sink: Sink, invoice: Mapping[str, Any], settings: Settings) ->
         return DeliveryResult("PARKED", attempts, detail=f"retries exhausted: {last}", retriable=True)
     finally:
         DELIVERY_LATENCY.labels(sink.target).observe(time.perf_counter() - started)
+
+
+async def _original(sink: Sink, note: Mapping[str, Any], call: Any) -> InvoiceRef:
+    """The target's copy of the invoice *note* corrects.
+
+    Raises:
+        RetriableSinkError: not there (yet): its own delivery may still be running or parked.
+    """
+    invoice = original_of(note)
+    found: InvoiceRef | None = await call(lambda: sink.find_invoice(invoice, str(invoice["invoice_id"])))
+    if found is None:
+        raise RetriableSinkError(f"credit note {note['number']} corrects invoice {note.get('preceding_invoice')}, which is "
+                                 f"not at {sink.target} yet; the credit note waits for it (replay it once the invoice "
+                                 "is delivered there)")
+    return found

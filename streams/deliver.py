@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-_DONE = (b"DELIVERED", b"ALREADY_PRESENT")
+_DONE = (b"DELIVERED", b"ALREADY_PRESENT", b"NOT_APPLICABLE")
 
 
 async def _deliver_target(p: "Pipeline", invoice: dict[str, Any], target: str) -> tuple[str, DeliveryResult]:

@@ -12,6 +12,8 @@ import pkgutil
 from pathlib import Path
 from typing import Any, Iterator
 
+from decimal import Decimal
+
 import httpx
 import pytest
 
@@ -21,7 +23,9 @@ from invoicing.settings import Settings, platform_settings
 from sinks.base import Sink
 from sinks.delivery import deliver
 from sinks.registry import SINKS
-from tests.support import sample_invoice
+from invoicing.samples.invoices import demo_reference
+from tests.fakes.target_base import Booked
+from tests.support import REPO, sample_invoice
 
 TARGETS = sorted(SINKS)
 HTTP_TARGETS = [t for t in TARGETS if t not in ("folder",) and getattr(SINKS[t], "uses_http", True)]
@@ -151,3 +155,101 @@ async def test_folder_sink_writes_once(tmp_path: Path) -> None:
     result = await deliver(FolderSink(pipeline=Settings(output_dir=tmp_path)), other, Settings(output_dir=tmp_path))
     assert result.status == "PARKED", "a number already used by another invoice is never overwritten"
 
+
+
+#: invoices of every tax treatment the demo's reference data produces: S 19 % (five lines), K and AE
+#: (intra-EU goods and services), G (export, EUR), US sales tax S 6.25 %, E (resale certificate), G in JPY,
+#: and three lines of 0.13 at 19 % (tax rounded per line, 0.06, is not the group's 0.07)
+TAX_CASES = {"S19": dict(n=7), "K+AE": dict(n=2), "G": dict(n=3), "US-S": dict(n=5), "E": dict(n=6),
+             "JPY-G": dict(n=8), "rounding": dict(n=4, lines=[("KS-FLT-01", "1", "0.13")] * 3)}
+
+
+def _booked(fake: Any, external_id: str | None) -> Booked:
+    assert external_id, "the sink returned no external id"
+    assert external_id in fake.booked, f"{fake.target}: nothing booked under {external_id!r} (booked: {sorted(fake.booked)})"
+    return fake.booked[external_id]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("case", sorted(TAX_CASES))
+@pytest.mark.parametrize("fake", HTTP_TARGETS, indirect=True)
+async def test_tax_reaches_the_target_as_tax_to_the_cent(fake: Any, case: str) -> None:
+    """The target's books show our tax as tax (never a revenue line) and our total, to the cent."""
+    inv = sample_invoice(targets=(fake.target,), **TAX_CASES[case])  # type: ignore[arg-type]
+    sink = make_sink(fake.target)
+    try:
+        result = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "DELIVERED", result.detail
+    booked = _booked(fake, result.external_id)
+    assert booked.kind == "invoice"
+    assert (booked.tax, booked.total) == (inv["tax_total"], inv["total"]), \
+        f"{fake.target} books tax {booked.tax} and total {booked.total}; we issued {inv['tax_total']} and {inv['total']}"
+
+
+@pytest.mark.parametrize("fake", HTTP_TARGETS, indirect=True)
+def test_the_target_can_book_every_tax_the_reference_data_produces(fake: Any) -> None:
+    """With the stand-in's settings, nothing is missing; a target that maps taxes to its own codes
+    names a missing one (the worker refuses to start on it)."""
+    sink = make_sink(fake.target)
+    assert sink.tax_mapping_gaps(demo_reference().possible_taxes()) == []
+    unheard_of = {("S", Decimal("12.3400"))}
+    gaps = sink.tax_mapping_gaps(unheard_of)
+    assert gaps == [] or any("12.34" in g for g in gaps), gaps
+
+
+@pytest.mark.parametrize("fake", HTTP_TARGETS, indirect=True)
+async def test_credit_note_is_booked_and_linked_to_the_targets_invoice(fake: Any) -> None:
+    """Through the target's own credit-note mechanism, linked or allocated to the target's id of the
+    invoice, once however often it is delivered; or the target is documented as having none."""
+    inv = sample_invoice(13, targets=(fake.target,))
+    note = sample_invoice(13, targets=(fake.target,), document_type="CREDIT_NOTE")
+    assert note["preceding_invoice_id"] == inv["invoice_id"]
+    sink = make_sink(fake.target)
+    try:
+        first = await deliver(sink, inv, sink.pipeline)
+        credited = await deliver(sink, note, sink.pipeline)
+        again = await deliver(sink, note, sink.pipeline)
+    finally:
+        await sink.close()
+    assert first.status == "DELIVERED", first.detail
+    if SINKS[fake.target].no_credit_notes:
+        assert credited.status == again.status == "NOT_APPLICABLE"
+        assert fake.target in _readme_targets_without_credit_notes()
+        assert not [b for b in fake.booked.values() if b.kind == "credit_note"]
+        return
+    assert credited.status == "DELIVERED", credited.detail
+    assert again.status == "ALREADY_PRESENT" and again.external_id == credited.external_id, again.detail
+    booked = _booked(fake, credited.external_id)
+    assert booked.kind == "credit_note"
+    assert booked.linked_to == first.external_id, f"linked to {booked.linked_to!r}, the invoice is {first.external_id!r}"
+    assert (booked.tax, booked.total) == (note["tax_total"], note["total"])
+    assert sum(1 for b in fake.booked.values() if b.kind == "credit_note") == 1
+
+
+@pytest.mark.parametrize("fake", [t for t in HTTP_TARGETS if not SINKS[t].no_credit_notes], indirect=True)
+async def test_a_credit_note_waits_for_its_invoice_at_the_target(fake: Any) -> None:
+    """Before the invoice is there, the credit note is retried, then parked for replay: never booked unlinked."""
+    note = sample_invoice(16, targets=(fake.target,), document_type="CREDIT_NOTE")
+    sink = make_sink(fake.target, sink_max_attempts=2)
+    try:
+        result = await deliver(sink, note, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "PARKED" and result.retriable, result
+    assert "not at" in (result.detail or "")
+    assert not [b for b in fake.booked.values() if b.kind == "credit_note"]
+
+
+def _readme_targets_without_credit_notes() -> set[str]:
+    """Targets the README's "Credit notes" table lists as having none (with the vendor's documentation)."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("### Targets without credit notes", 1)[1].split("\n#", 1)[0]
+    return {row.split("|")[1].strip() for row in section.splitlines() if row.startswith("| ") and "http" in row}
+
+
+def test_every_target_without_credit_notes_cites_the_vendor() -> None:
+    for target, cls in SINKS.items():
+        if cls.no_credit_notes:
+            assert "http" in cls.no_credit_notes, f"{target}: cite the vendor's documentation"
+            assert target in _readme_targets_without_credit_notes(), f"{target} missing from the README's table"

@@ -37,7 +37,7 @@ __all__ = ["record_invoice", "record_receipt", "record_receipts", "record_email"
 log = logging.getLogger("invoicing.register")
 
 STATUSES = ("ISSUED", "PARTIAL", "DELIVERED", "PARKED")
-_OK = {"DELIVERED", "ALREADY_PRESENT"}
+_OK = {"DELIVERED", "ALREADY_PRESENT", "NOT_APPLICABLE"}
 _CHILDREN = (invoice_lines, invoice_taxes, invoice_lineage, invoice_documents)
 _MONEY = ("line_total", "charge_total", "tax_exclusive_total", "tax_total", "total", "prepaid", "amount_due")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,10 @@ def demo_reference() -> ReferenceData:
 
 
 def sample_invoice(n: int = 1, *, sequence: int | None = None, targets: tuple[str, ...] = ("folder",),
-                   document_type: str = "INVOICE") -> dict[str, Any]:
-    """An issued invoice (or its credit note) for demo Shopify order *n*."""
+                   document_type: str = "INVOICE", lines: list[tuple[str, str, str]] | None = None) -> dict[str, Any]:
+    """An issued invoice (or its credit note) for demo Shopify order *n*; *lines* ((sku, quantity,
+    unit price) each) replace the order's lines, e.g. to build an invoice whose tax rounded per line
+    differs from the tax rounded per group (three lines of 0.13 at 19 %: 0.06 against 0.07)."""
     from invoicing.gateway import raw_event_record
     from invoicing.samples import shopify as shop
     from sources.base import InboundRequest
@@ -45,6 +48,11 @@ def sample_invoice(n: int = 1, *, sequence: int | None = None, targets: tuple[st
                              url=f"http://testserver{req.path}")
     raw = decode("raw_event", encode("raw_event", raw_event_record("shopify", src.describe(inbound), inbound, src)))
     order = decode("order_event", encode("order_event", src.normalise(raw)[0]))  # type: ignore[arg-type]
+    if lines is not None:
+        order["lines"] = [{"sku": sku, "description": ref.products[sku].description if sku in ref.products else sku,
+                           "quantity": Decimal(q), "unit_price": Decimal(p), "discount": Decimal(0), "tax_rate": None}
+                          for sku, q, p in lines]
+        order["shipping"] = Decimal(0)
     cust = ref.find_customer(order["customer_ref"], order["customer"]["email"]) or unknown_customer(order)
     seller = ref.seller_for(cust)
     draft = build_draft([order], customer=cust, seller=seller, reference=ref, trigger=order["trigger"],

@@ -8,6 +8,13 @@ and can go down and come back (``down()`` / ``up()``).
 
 Every ``tests/fakes/targets/<target>.py`` defines ``make_fake() -> FakeTarget``;
 the sink contract test finds it by the target's name.
+
+``booked`` is what the fake platform's books now say, in the platform's own arithmetic:
+for every invoice and credit note it accepted, keyed by the platform's id (the sink's
+``external_id``), a `Booked` with the tax-inclusive total and the tax the platform computed
+from what it received (tax lines booked as revenue do not count as tax), and, for a credit
+note, the platform id of the invoice it is linked or allocated to. The contract test compares
+these with our register to the cent.
 """
 from __future__ import annotations
 
@@ -15,11 +22,12 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["FakeTarget", "Req", "Reply"]
+__all__ = ["FakeTarget", "Req", "Reply", "Booked"]
 
 
 @dataclass
@@ -38,6 +46,16 @@ class Req:
 
 
 @dataclass
+class Booked:
+    """A document as the fake platform booked it (see the module docstring)."""
+
+    kind: str  # "invoice" | "credit_note"
+    total: Decimal  # tax inclusive, as the platform computes it from the request
+    tax: Decimal  # booked as tax (not as a revenue line), as the platform computes it
+    linked_to: str | None = None  # credit notes: the platform's id of the invoice it corrects
+
+
+@dataclass
 class Reply:
     status: int = 200
     body: Any = None
@@ -53,6 +71,7 @@ class FakeTarget:
     def __init__(self) -> None:
         self.requests: list[Req] = []
         self.created: dict[str, Any] = {}
+        self.booked: dict[str, Booked] = {}
         self.lock = threading.Lock()
         self._failures: list[tuple[int, float | None, Any]] = []
         self._hangs: list[float] = []
