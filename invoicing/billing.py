@@ -12,13 +12,13 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterable, Mapping, Sequence
 
-from invoicing.errors import PayloadError
+from invoicing.gate import DraftRefused, GateRules, Problem, clean_text, party_problems, refuse_if_invalid, subject_of
 from invoicing.money import ZERO, check_currency, q4, round_amount
 from invoicing.reference import Customer, ReferenceData, Seller
-from invoicing.tax import determine_tax
+from invoicing.tax import TaxError, determine_tax
 from invoicing.terms import parse_terms
 
-__all__ = ["build_draft", "issue", "invoice_id_for", "series_for", "unknown_customer", "format_number", "credit_note_draft"]
+__all__ = ["build_draft", "price_draft", "issue", "invoice_id_for", "series_for", "unknown_customer", "format_number", "credit_note_draft"]
 
 
 def invoice_id_for(order_keys: Iterable[str], document_type: str = "INVOICE") -> str:
@@ -50,10 +50,12 @@ def unknown_customer(order: Mapping[str, Any]) -> Customer:
 def _party(party_id: str, name: str, address: Mapping[str, Any], *, vat_id: str | None = None,
            email: str | None = None, tax_registration: str | None = None,
            endpoint_id: str | None = None, endpoint_scheme: str | None = None) -> dict[str, Any]:
+    """A party as invoices carry it, its text cleaned of what XML and the PDF cannot carry."""
     return {
-        "party_id": party_id, "name": name, "vat_id": vat_id, "tax_registration": tax_registration,
-        "email": email, "endpoint_id": endpoint_id, "endpoint_scheme": endpoint_scheme,
-        "address": {k: address.get(k) if k in ("line2", "region") else (address.get(k) or "")
+        "party_id": party_id, "name": clean_text(name), "vat_id": clean_text(vat_id),
+        "tax_registration": clean_text(tax_registration), "email": clean_text(email), "endpoint_id": endpoint_id,
+        "endpoint_scheme": endpoint_scheme,
+        "address": {k: clean_text(address.get(k)) or None if k in ("line2", "region") else clean_text(address.get(k) or "")
                     for k in ("line1", "line2", "city", "postal_code", "region", "country")},
     }
 
@@ -78,17 +80,58 @@ def build_draft(
     trigger: str,
     targets: Sequence[str],
     document_type: str = "INVOICE",
+    rules: GateRules = GateRules(),
 ) -> dict[str, Any]:
-    """Price *orders* (one, or a billing cycle's worth) into an unnumbered invoice.
+    """`price_draft`, then the gate (`invoicing.gate`): a draft that may not be issued is never returned.
+
+    Raises:
+        DraftRefused: the invoice may not be issued (the message names every problem and what to do).
+        PayloadError: an order is unreadable.
+    """
+    draft = price_draft(orders, customer=customer, seller=seller, reference=reference, trigger=trigger,
+                        targets=targets, document_type=document_type)
+    refuse_if_invalid(draft, reference_date=max(o.get("received_at") or o["occurred_at"] for o in orders).date(),
+                      rules=rules)
+    return draft
+
+
+def price_draft(
+    orders: Sequence[Mapping[str, Any]],
+    *,
+    customer: Customer,
+    seller: Seller,
+    reference: ReferenceData,
+    trigger: str,
+    targets: Sequence[str],
+    document_type: str = "INVOICE",
+) -> dict[str, Any]:
+    """Price *orders* (one, or a billing cycle's worth) into an unnumbered invoice, not yet gated.
 
     Lines: net = quantity x net unit price - allowance, half-up to the currency's
     decimals (a tax-included order's prices and discounts are taken net of tax first;
     a discount of the whole line never makes it negative). Tax: one group per
     (category, rate); tax = group base x rate / 100, half-up. Totals are exact sums.
+
+    Raises:
+        DraftRefused: it cannot be priced: a party lacks its name or address (the buyer's country decides
+            the tax), or no tax rate can be decided for a line.
+        PayloadError: an order is unreadable.
     """
     currency = check_currency(orders[0]["currency"])
     buyer_addr = customer.address if customer.known else orders[0]["customer"]["address"]
-    buyer_country = (buyer_addr.get("country") or "").upper()
+    seller_party = _party(seller.seller_id, seller.name, seller.address, vat_id=seller.vat_id, email=seller.email,
+                          tax_registration=seller.tax_registration, endpoint_id=seller.endpoint_id,
+                          endpoint_scheme=seller.endpoint_scheme)
+    buyer_party = _party(customer.customer_id, customer.name, buyer_addr, vat_id=customer.vat_id,
+                         email=customer.email, endpoint_id=customer.endpoint_id, endpoint_scheme=customer.endpoint_scheme)
+    buyer_country = buyer_party["address"]["country"].upper()
+    headline = {"customer_id": customer.customer_id, "document_type": document_type, "seller": seller_party,
+                "buyer": buyer_party,
+                "orders": [o["order_key"] for o in orders],
+                "lineage": [{"platform": o["platform"], "order_key": o["order_key"]} for o in orders]}
+    early = party_problems(headline)
+    if early:  # without both parties (the buyer's country above all) no tax can be decided
+        raise DraftRefused(subject_of(headline), early)
     lines: list[dict[str, Any]] = []
     groups: "OrderedDict[tuple[str, Decimal], dict[str, Any]]" = OrderedDict()
     prepaid = ZERO
@@ -106,16 +149,20 @@ def build_draft(
                           "tax_rate": goods_rate if order.get("tax_included") else None})
         for item in items:
             product = reference.products.get(item["sku"]) if item.get("sku") else None
-            decision = determine_tax(
-                seller_country=seller.address["country"], buyer_country=buyer_country,
-                buyer_vat_id=customer.vat_id, buyer_region=buyer_addr.get("region"),
-                resale_certificate=customer.resale_certificate,
-                product_category=product.tax_category if product else None,
-                product_rate=product.tax_rate if product else None,
-                is_service=bool(product and product.service),
-                stated_rate=item.get("tax_rate"), table=reference.tax, seller_oss=seller.eu_oss,
-                product_rates=product.tax_rates if product else None, product=item.get("sku"),
-            )
+            try:
+                decision = determine_tax(
+                    seller_country=seller.address["country"], buyer_country=buyer_country,
+                    buyer_vat_id=customer.vat_id, buyer_region=buyer_addr.get("region"),
+                    resale_certificate=customer.resale_certificate,
+                    product_category=product.tax_category if product else None,
+                    product_rate=product.tax_rate if product else None,
+                    is_service=bool(product and product.service),
+                    stated_rate=item.get("tax_rate"), table=reference.tax, seller_oss=seller.eu_oss,
+                    product_rates=product.tax_rates if product else None, product=item.get("sku"),
+                )
+            except TaxError as exc:
+                raise DraftRefused(subject_of(headline), [Problem("tax", str(item.get("sku") or ""),
+                                   f"{exc}: add it to the reference data, then replay this dead letter")]) from None
             stated, included = item.get("tax_rate") or ZERO, bool(order.get("tax_included"))
             unit = _net_unit_price(item["unit_price"], stated, included)
             discount = item.get("discount") or ZERO
@@ -131,7 +178,7 @@ def build_draft(
                 net = round_amount(ZERO, currency)  # 0.00, never "-0.00"
             lines.append({
                 "line_id": str(len(lines) + 1), "order_key": order["order_key"], "sku": item.get("sku"),
-                "description": item["description"] or (product.description if product and product.description else "Item"),
+                "description": clean_text(item["description"]) or (product.description if product and product.description else "Item"),
                 "quantity": qty, "unit_code": "C62", "unit_price": unit, "allowance": allowance,
                 "net_amount": net, "tax_category": decision.category, "tax_rate": q4(decision.rate),
             })
@@ -142,8 +189,6 @@ def build_draft(
             g["taxable_amount"] += net
         if order.get("amount_paid") is not None and order["trigger"] == "PAYMENT_RECEIVED":
             prepaid += order["amount_paid"]
-    if not lines:
-        raise PayloadError(f"order {orders[0]['order_key']} has no billable lines")
     for g in groups.values():
         g["tax_amount"] = round_amount(g["taxable_amount"] * g["rate"] / 100, currency)
     line_total = sum((ln["net_amount"] for ln in lines), ZERO)
@@ -153,7 +198,7 @@ def build_draft(
     order_keys = [o["order_key"] for o in orders]
     notes = sorted({g["exemption_reason"] for g in groups.values() if g["exemption_reason"]})
     pos = sorted({o["purchase_order"] for o in orders if o.get("purchase_order")})
-    return {
+    draft = {
         "invoice_id": invoice_id_for(order_keys, document_type),
         "document_type": document_type,
         "series": series_for(seller, document_type),
@@ -165,14 +210,10 @@ def build_draft(
         "issued_at": datetime(1970, 1, 1, tzinfo=timezone.utc),
         "currency": currency,
         "customer_id": customer.customer_id,
-        "seller": _party(seller.seller_id, seller.name, seller.address, vat_id=seller.vat_id, email=seller.email,
-                         tax_registration=seller.tax_registration, endpoint_id=seller.endpoint_id,
-                         endpoint_scheme=seller.endpoint_scheme),
-        "buyer": _party(customer.customer_id, customer.name, buyer_addr, vat_id=customer.vat_id,
-                        email=customer.email, endpoint_id=customer.endpoint_id,
-                        endpoint_scheme=customer.endpoint_scheme),
-        "buyer_reference": customer.buyer_reference or orders[0].get("order_number") or orders[0]["external_order_id"],
-        "purchase_order": pos[0] if len(pos) == 1 else None,
+        "seller": seller_party,
+        "buyer": buyer_party,
+        "buyer_reference": clean_text(customer.buyer_reference or orders[0].get("order_number") or orders[0]["external_order_id"]),
+        "purchase_order": clean_text(pos[0]) if len(pos) == 1 else None,
         "lines": lines,
         "tax_breakdown": list(groups.values()),
         "line_total": line_total,
@@ -194,6 +235,7 @@ def build_draft(
         "targets": list(targets),
         "trigger": trigger,
     }
+    return draft
 
 
 def issue(draft: Mapping[str, Any], *, sequence: int, issued_at: datetime, seller: Seller | None = None) -> dict[str, Any]:

@@ -11,6 +11,8 @@
     invoicing register show|search|export       the invoice register (SQL)
     invoicing poll [--once]                     pollers (Wave; WooCommerce and Odoo when enabled)
     invoicing audit numbers [--json]            every numbering series: no holes, no duplicates
+    invoicing documents validate FOLDER|--register   XSD, EN 16931 and Peppol rules over the e-invoices written
+    invoicing init [FILE]                       a commented starter reference file (seller, defaults, tax, a customer)
 
 Every command takes ``--bootstrap HOST:PORT`` (or ``KAFKA_BOOTSTRAP_SERVERS``).
 """
@@ -111,10 +113,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_reference_load(args: argparse.Namespace) -> int:
     from invoicing.broker import ensure_topics, wait_for_broker
+    from invoicing.reference import load_reference_file
     from invoicing.reference_store import publish_reference
 
     settings = _settings(args)
     bootstrap = _bootstrap(settings)
+    load_reference_file(args.file)  # a bad file is refused before the broker is asked for anything
 
     async def run() -> dict[str, int]:
         await wait_for_broker(bootstrap)
@@ -143,6 +147,8 @@ EXTRA_COMMAND_MODULES: tuple[str, ...] = (
     "invoicing.poll_cli",
     "invoicing.register_cli",
     "invoicing.audit_cli",
+    "invoicing.documents_cli",
+    "invoicing.init_cli",
 )
 
 add_common_options = _common

@@ -1,13 +1,15 @@
 """Prometheus metrics of the gateway and the worker (each serves its own /metrics)."""
 from __future__ import annotations
 
+import re
+
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "WEBHOOKS", "WEBHOOK_LATENCY", "EVENTS_IN", "DUPLICATES", "INVOICES_ISSUED", "INVOICED_AMOUNT",
     "DEAD_LETTERS", "DELIVERIES", "DELIVERY_LATENCY", "STAGE_LATENCY", "FETCHES", "ORDER_STATE_UPDATES",
     "OPEN_CYCLES", "OPEN_CYCLE_ORDERS", "ORDER_STATES", "ORDER_STATES_SWEPT", "CIRCUIT_STATE", "RATE_LIMIT_WAITS", "ISSUE_LATENCY",
-    "STREAM_GAPS", "STREAM_REDELIVERED",
+    "STREAM_GAPS", "STREAM_REDELIVERED", "DRAFTS_REFUSED", "count_refusal", "DOCUMENTS_REJECTED",
 ]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10)
@@ -33,3 +35,11 @@ CIRCUIT_STATE = Gauge("invoicing_circuit_open", "1 while a target's circuit brea
 RATE_LIMIT_WAITS = Counter("invoicing_rate_limit_wait_seconds_total", "Seconds spent waiting for a target's rate limit.", ["target"])
 STREAM_GAPS = Counter("invoicing_stream_gaps_total", "Times a stream processor found records missing before the one it got, and read them again.", ["topic"])
 STREAM_REDELIVERED = Counter("invoicing_stream_redelivered_total", "Records the consumer delivered again after a seek, skipped as already processed.", ["topic"])
+DOCUMENTS_REJECTED = Counter("invoicing_documents_rejected_total", "E-invoice documents that failed validation (XSD, EN 16931, Peppol rules) before delivery, by format and target.", ["format", "target"])
+DRAFTS_REFUSED = Counter("invoicing_drafts_refused_total", "Drafts the gate refused before numbering, by stage and failing field (lines[i] counted as lines).", ["stage", "field"])
+
+
+def count_refusal(stage: str, error: BaseException) -> None:
+    """Count a refused draft once per failing field (`invoicing.gate.DraftRefused` carries them)."""
+    for field in {re.sub(r"\[\d+\]", "", p.field) for p in getattr(error, "problems", ())}:
+        DRAFTS_REFUSED.labels(stage, field).inc()

@@ -8,10 +8,30 @@ from iso4217 import Currency
 
 from invoicing.errors import PayloadError
 
-__all__ = ["ZERO", "to_decimal", "minor_units", "amount_places", "round_amount", "from_minor", "check_currency", "q4"]
+__all__ = ["ZERO", "to_decimal", "minor_units", "amount_places", "round_amount", "from_minor", "check_currency", "q4",
+           "NOT_CURRENCIES", "MAX_MAGNITUDE"]
 
 ZERO = Decimal("0")
 _Q4 = Decimal("0.0001")
+#: no platform value we take is this large (amounts, quantities, prices); larger is a refused, not a rounded, value
+MAX_MAGNITUDE = Decimal(10) ** 15
+
+#: ISO 4217 codes that are not money an invoice can be issued in
+NOT_CURRENCIES = {
+    "XXX": "ISO 4217's code for 'no currency'",
+    "XTS": "ISO 4217's code reserved for testing",
+    "XAU": "gold (a precious metal, not a currency)",
+    "XAG": "silver (a precious metal, not a currency)",
+    "XPD": "palladium (a precious metal, not a currency)",
+    "XPT": "platinum (a precious metal, not a currency)",
+    "XBA": "a European bond-market unit of account",
+    "XBB": "a European bond-market unit of account",
+    "XBC": "a European bond-market unit of account",
+    "XBD": "a European bond-market unit of account",
+    "XDR": "the IMF's special drawing right (an accounting unit)",
+    "XSU": "the Sucre (an accounting unit of ALBA)",
+    "XUA": "the ADB unit of account",
+}
 
 
 @lru_cache(maxsize=512)
@@ -21,11 +41,13 @@ def check_currency(code: str) -> str:
     Raises:
         PayloadError: not an ISO 4217 currency.
     """
-    up = (code or "").strip().upper()
+    up = (code or "").strip().upper() if isinstance(code, str) else ""
+    if up in NOT_CURRENCIES:
+        raise PayloadError(f"currency {up} is {NOT_CURRENCIES[up]}, not money an invoice can be issued in")
     try:
         Currency(up)
     except ValueError:
-        raise PayloadError(f"unknown currency {code!r}") from None
+        raise PayloadError(f"currency {str(code)[:40]!r} is not an ISO 4217 currency code") from None
     return up
 
 
@@ -61,18 +83,20 @@ def to_decimal(value: object, field: str = "amount") -> Decimal:
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, bool) or isinstance(value, float):
-        raise PayloadError(f"{field}: {value!r} is not an exact decimal")
+        raise PayloadError(f"{field} {value!r} is a binary floating-point number, not an exact decimal")
     elif isinstance(value, (int, str)):
         try:
             result = Decimal(str(value).strip())
         except InvalidOperation:
-            raise PayloadError(f"{field}: {value!r} is not a number") from None
+            raise PayloadError(f"{field} {str(value)[:40]!r} is not a number") from None
     elif value is None:
-        raise PayloadError(f"{field}: missing")
+        raise PayloadError(f"{field} missing")
     else:
-        raise PayloadError(f"{field}: {value!r} is not a number")
+        raise PayloadError(f"{field} {str(value)[:40]!r} is not a number")
     if not result.is_finite():
-        raise PayloadError(f"{field}: {value!r} is not finite")
+        raise PayloadError(f"{field} {str(value)[:40]!r} is not a finite number")
+    if abs(result) >= MAX_MAGNITUDE:
+        raise PayloadError(f"{field} {str(value)[:40]} is implausibly large")
     return result
 
 

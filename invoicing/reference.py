@@ -28,6 +28,8 @@ from invoicing.tax import EU_COUNTRIES, EU_STANDARD_RATES, TaxKey, TaxTable
 __all__ = ["Seller", "Customer", "Product", "Defaults", "ReferenceData", "load_reference_file", "DEFAULTS_KEY", "TAX_KEY"]
 
 DEFAULTS_KEY = "@defaults"
+#: what `invoicing init`'s starter file puts where a value must be filled in
+PLACEHOLDER = "CHANGE ME"
 TAX_KEY = "@tax"
 
 
@@ -268,8 +270,22 @@ def load_reference_file(path: str | Path) -> list[tuple[str, str, dict[str, Any]
             except (KeyError, ValueError, ArithmeticError) as exc:
                 raise ConfigError(f"{p}: {kind}[{i}] is invalid: {exc}") from None
             out.append((kind, str(rec[keyfield]), rec))
+    left = _placeholders(data)
+    if left:
+        raise ConfigError(f"{p}: replace the {PLACEHOLDER!r} values first: " + ", ".join(left[:8]))
     if "defaults" in data:
         out.append(("sellers", DEFAULTS_KEY, dict(data["defaults"] or {})))
     if "tax" in data:
         out.append(("sellers", TAX_KEY, dict(data["tax"] or {})))
     return out
+
+
+def _placeholders(value: Any, path: str = "") -> list[str]:
+    """Where *value* still holds a `PLACEHOLDER` (``sellers[0].name``)."""
+    if isinstance(value, str):
+        return [path] if PLACEHOLDER in value else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _placeholders(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _placeholders(v, f"{path}[{i}]")]
+    return []

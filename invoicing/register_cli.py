@@ -24,7 +24,7 @@ from invoicing.errors import PipelineError
 from invoicing.jsonify import to_jsonable
 from invoicing.settings import Settings
 
-__all__ = ["add_commands", "format_invoice", "format_table"]
+__all__ = ["add_commands", "format_invoice", "format_table", "register_engine"]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -41,6 +41,9 @@ def _engine(args: argparse.Namespace) -> Any:
         return open_register(settings)
     except SQLAlchemyError as exc:
         raise PipelineError(f"register {describe(register_url(settings))}: {db_error_text(exc)}") from None
+
+
+register_engine = _engine
 
 
 def _guarded(cmd: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -3,7 +3,8 @@
 The rules, in order, for one line sold by *seller* to *buyer*:
 
 * Seller in the EU
-  * buyer in the same country (or unknown): standard rate of the seller's country, category ``S``
+  * buyer country unknown: refused (`TaxError`), never taxed as domestic;
+  * buyer in the same country: standard rate of the seller's country, category ``S``
     (a product may carry its own category and rate, e.g. reduced ``S`` 7 % or ``Z``);
   * buyer in another EU country **with** a VAT id: intra-community supply, ``K`` 0 %
     (``VATEX-EU-IC``); for services, reverse charge ``AE`` 0 % (``VATEX-EU-AE``);
@@ -103,7 +104,10 @@ def determine_tax(
     """
     t = table or TaxTable()
     seller = (seller_country or "").upper()
-    buyer = (buyer_country or "").upper() or seller
+    buyer = (buyer_country or "").upper()
+    if not buyer and (seller in EU_COUNTRIES or seller == "US"):
+        raise TaxError("buyer country unknown, so the tax cannot be decided (a buyer is never taxed as domestic "
+                       "by default)")
     if seller in EU_COUNTRIES:
         if seller_oss and buyer != seller and buyer in EU_COUNTRIES and not buyer_vat_id and not is_service:
             return _destination_rate(buyer, t, product_category, product_rate, product_rates or {}, product)

@@ -6,8 +6,8 @@ import logging
 import os
 
 import faust
-from prometheus_client import start_http_server
 
+from invoicing.health import serve_health
 from invoicing.broker import ensure_topics, wait_for_broker
 from invoicing.settings import Settings
 
@@ -26,12 +26,12 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
         from invoicing.schema_registry import register_schemas
 
         loop.run_until_complete(register_schemas(settings.schema_registry_url, topics))
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="0.0.0.0")
     from invoicing.token_store import configure_token_store
 
     configure_token_store(settings.token_store, settings.token_store_key.get_secret_value() if settings.token_store_key else None)
     pipeline = Pipeline(settings, bootstrap)
+    if settings.metrics_port:
+        serve_health(pipeline.health, settings.metrics_host, settings.metrics_port)
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     worker = faust.Worker(pipeline.app, loop=loop, loglevel=level, quiet=True, override_logging=False)

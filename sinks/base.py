@@ -45,6 +45,7 @@ Example::
 """
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -54,7 +55,10 @@ from typing import Any, Callable, ClassVar, Collection, Iterable, Mapping
 
 import httpx
 
+from invoicing.documents.ubl import ubl_profile
+from invoicing.documents.validate import ValidationFailed, require_valid
 from invoicing.errors import AuthError, ConfigError, InvoiceRejected, RetriableSinkError
+from invoicing.metrics import DOCUMENTS_REJECTED
 from invoicing.settings import PlatformSettings, Settings, platform_settings
 
 __all__ = ["InvoiceRef", "Sink", "TaxKey", "original_of", "raise_for_status", "retry_after_seconds"]
@@ -126,6 +130,24 @@ class Sink(ABC):
         setting to add (e.g. ``'INVOICING_XERO_TAX_TYPES has no entry "S:19"'``). Default: none, for
         targets that take the rate itself."""
         return []
+
+    async def check_einvoice(self, kind: str, data: bytes, invoice: Mapping[str, Any]) -> None:
+        """Before an e-invoice channel delivers *data* (``ubl``, ``cii`` or ``facturx``): validate it (XSD, EN 16931
+        rules, Peppol rules for Peppol documents) unless ``INVOICING_VALIDATE_DOCUMENTS=false``.
+
+        Raises:
+            InvoiceRejected: it fails; the message names the rule ids (counted in
+                ``invoicing_documents_rejected_total``).
+        """
+        if not self.pipeline.validate_documents:
+            return
+        profile = ubl_profile(invoice) if kind == "ubl" else None
+        try:
+            await asyncio.to_thread(require_valid, kind, data, str(invoice["number"]), profile)
+        except ValidationFailed as exc:
+            DOCUMENTS_REJECTED.labels(kind, self.target).inc()
+            raise InvoiceRejected(f"{self.target}: {exc}: not delivered; fix the data it comes from (reference data, "
+                                  "the order), then replay") from None
 
     async def start(self) -> None:
         """Optional set-up (open connections, check credentials)."""

@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 import httpx
 
-from invoicing.errors import FatalSinkError, RetriableSinkError, SinkError
+from invoicing.errors import AuthError, FatalSinkError, RetriableSinkError, SinkError
 from invoicing.metrics import DELIVERIES, DELIVERY_LATENCY
 from invoicing.settings import Settings
 from sinks.base import InvoiceRef, Sink, original_of
@@ -95,16 +95,17 @@ async def deliver(sink: Sink, invoice: Mapping[str, Any], settings: Settings) ->
             except FatalSinkError as exc:
                 DELIVERIES.labels(sink.target, "failed").inc()
                 DELIVERIES.labels(sink.target, "parked").inc()
-                return DeliveryResult("PARKED", attempts, detail=f"{type(exc).__name__}: {exc}")
+                why = "the target refused our credentials" if isinstance(exc, AuthError) else "the target rejected it"
+                return DeliveryResult("PARKED", attempts, detail=f"{why}: {exc}")
             except RetriableSinkError as exc:
                 last = exc
             except (asyncio.TimeoutError, httpx.TimeoutException) as exc:
-                last = RetriableSinkError(f"timed out after {settings.sink_timeout}s ({type(exc).__name__})")
+                last = RetriableSinkError(f"the target timed out after {settings.sink_timeout}s")
             except httpx.TransportError as exc:
-                last = RetriableSinkError(f"connection failed: {type(exc).__name__}: {exc}")
+                last = RetriableSinkError(f"connection failed: {exc or 'the target did not answer'}")
             except (httpx.HTTPError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
                 # an answer that is not the platform's documented shape (a proxy's HTML page, a cut body)
-                last = RetriableSinkError(f"unexpected answer: {type(exc).__name__}: {str(exc)[:200]}")
+                last = RetriableSinkError(f"the target's answer is not in its documented shape: {str(exc)[:200]}")
             guard.breaker.failure()
             DELIVERIES.labels(sink.target, "failed").inc()
             retry_after = last.retry_after

@@ -99,7 +99,7 @@ def build_message(invoice: Mapping[str, Any], *, sender: str, sender_name: str |
     except ImportError as exc:
         raise FatalSinkError(f"email: document renderer unavailable ({exc})") from None
     except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
-        raise InvoiceRejected(f"email: documents cannot be rendered: {type(exc).__name__}: {exc}") from None
+        raise InvoiceRejected(f"email: documents cannot be rendered: {exc}") from None
     try:
         msg = EmailMessage()
         msg["Message-ID"] = message_id_for(invoice["invoice_id"], sender)
@@ -174,6 +174,13 @@ class EmailSink(Sink):
         sender = self._sender(invoice)
         msg = await asyncio.to_thread(build_message, invoice, sender=sender, sender_name=self.cfg.from_name,
                                       recipient=recipient, einvoice_format=self.einvoice_format(invoice))
+        for part in msg.iter_attachments():
+            name = part.get_filename() or ""
+            kind = "ubl" if name.endswith("-ubl.xml") else "cii" if name.endswith("-cii.xml") else \
+                "facturx" if name.endswith(".pdf") and self.einvoice_format(invoice) == "facturx" else None
+            data = part.get_payload(decode=True)
+            if kind and isinstance(data, bytes):
+                await self.check_einvoice(kind, data, invoice)
         await self._send(msg, sender, recipient)
         mid = str(msg["Message-ID"])
         try:

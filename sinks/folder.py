@@ -1,5 +1,6 @@
 """Folder sink: each invoice in the output folder as ``<number>.json`` (the full record),
-``<number>.pdf`` (the customer's document) and ``<number>.xml`` (UBL 2.1 Peppol BIS 3.0).
+``<number>.pdf`` (the customer's document) and ``<number>.xml`` (UBL 2.1 Peppol BIS 3.0), the UBL
+validated first (`Sink.check_einvoice`): an invalid one is parked with its rule ids, nothing written.
 
 Delivery guarantee: exactly once per invoice number. Each file is written to a
 temporary name and renamed, the JSON last, so a crash leaves either no JSON or
@@ -54,7 +55,8 @@ class FolderSink(Sink):
         try:
             docs = await asyncio.to_thread(rendered, invoice)
         except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
-            raise InvoiceRejected(f"documents cannot be rendered: {type(exc).__name__}: {exc}") from None
+            raise InvoiceRejected(f"documents cannot be rendered: {exc}") from None
+        await self.check_einvoice("ubl", docs.ubl, invoice)
         try:
             await asyncio.to_thread(_atomic_write, path.with_suffix(".pdf"), docs.pdf)
             await asyncio.to_thread(_atomic_write, path.with_suffix(".xml"), docs.ubl)

@@ -309,7 +309,9 @@ def parse_time(value: Any, default: datetime | None = None) -> datetime:
 def party(name: str, *, email: str | None = None, vat_id: str | None = None, line1: str = "",
           line2: str | None = None, city: str = "", postal_code: str = "", region: str | None = None,
           country: str = "") -> dict[str, Any]:
-    return {"name": name or "Unknown customer", "email": email or None, "vat_id": vat_id or None,
+    """The canonical buyer. Nothing is invented: a missing name or address stays empty, and the
+    gate before numbering refuses the draft with the reason (or reference data fills it)."""
+    return {"name": name or "", "email": email or None, "vat_id": vat_id or None,
             "address": {"line1": line1 or "", "line2": line2 or None, "city": city or "",
                         "postal_code": postal_code or "", "region": region or None,
                         "country": (country or "").upper()}}
@@ -317,9 +319,18 @@ def party(name: str, *, email: str | None = None, vat_id: str | None = None, lin
 
 def order_line(description: str, quantity: Any, unit_price: Any, *, sku: str | None = None,
                discount: Any = 0, tax_rate: Any = None) -> dict[str, Any]:
-    """One canonical order line. Money and quantities must be exact (str/int/Decimal)."""
+    """One canonical order line. Money and quantities must be exact (str/int/Decimal).
+
+    Raises:
+        PayloadError: a value that is not an exact number, or one that 4 decimals would turn into zero.
+    """
+    what = f"line {sku or description or ''}".strip()
+    exact_qty, exact_price = to_decimal(quantity, f"{what} quantity"), to_decimal(unit_price, f"{what} unit price")
+    for name, value in (("quantity", exact_qty), ("unit price", exact_price)):
+        if value and not q4(value):
+            raise PayloadError(f"{what} {name} {value:f} rounds to zero at 4 decimals")
     return {"sku": sku or None, "description": description or (sku or "Item"),
-            "quantity": q4(to_decimal(quantity, "quantity")), "unit_price": q4(to_decimal(unit_price, "unit_price")),
+            "quantity": q4(exact_qty), "unit_price": q4(exact_price),
             "discount": q4(to_decimal(discount, "discount")),
             "tax_rate": q4(to_decimal(tax_rate, "tax_rate")) if tax_rate not in (None, "") else None}
 

@@ -404,4 +404,4 @@ async def guarded(p: Any, event: Any, stage: str) -> AsyncIterator[None]:
     except Exception as exc:  # noqa: BLE001 - whatever it is, the event is parked with the reason, not lost
         log.error("%s: unexpected %s on %s[%s]@%s", stage, type(exc).__name__, event.message.topic,
                   event.message.partition, event.message.offset, exc_info=True)
-        await p.dead_letter(event, stage=stage, error=f"unexpected {type(exc).__name__}: {exc}", retriable=True)
+        await p.dead_letter(event, stage=stage, error=exc, retriable=True)  # worded by invoicing.reasons

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from invoicing.billing import build_draft, unknown_customer
 from invoicing.codec import decode, encode
 from invoicing.errors import CodecError, PipelineError
-from invoicing.metrics import DUPLICATES, ORDER_STATE_UPDATES, ORDER_STATES, ORDER_STATES_SWEPT, STAGE_LATENCY
+from invoicing.metrics import count_refusal, DUPLICATES, ORDER_STATE_UPDATES, ORDER_STATES, ORDER_STATES_SWEPT, STAGE_LATENCY
 
 from streams.acking import guarded, processed_events
 from streams.channels import message_kind, partition_of
@@ -152,6 +152,7 @@ def register(p: "Pipeline") -> None:
                     try:
                         await effect(str(state["effect"]), event, order, customer, state)
                     except (PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                        count_refusal("bill", exc)
                         await p.dead_letter(event, stage="bill", error=exc, platform=order["platform"])
                     DUPLICATES.labels("event", order["trigger"]).inc()
                     continue
@@ -165,6 +166,7 @@ def register(p: "Pipeline") -> None:
                     try:
                         await effect(kind, event, order, customer, state)
                     except (PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                        count_refusal("bill", exc)
                         await p.dead_letter(event, stage="bill", error=exc, platform=order["platform"])
                         continue
                     state.update(effect=kind, effect_event=order["event_key"], effect_offset=event.message.offset)

@@ -28,7 +28,7 @@ from invoicing.billing import build_draft
 from invoicing.codec import decode, encode
 from invoicing.cycles import cycle_for, next_cycle, parse_cycle
 from invoicing.errors import CodecError, PipelineError
-from invoicing.metrics import OPEN_CYCLE_ORDERS, OPEN_CYCLES, ORDER_STATE_UPDATES, STAGE_LATENCY
+from invoicing.metrics import count_refusal, OPEN_CYCLE_ORDERS, OPEN_CYCLES, ORDER_STATE_UPDATES, STAGE_LATENCY
 
 from streams.acking import guarded, processed_events, stop_if_rebalancing
 from streams.bill import credit_request
@@ -197,6 +197,7 @@ def register(p: "Pipeline") -> None:
                 # one customer's cycle that cannot be invoiced (e.g. reference data lacks a rate) must not
                 # hold up the bill run of the customers after it: park it with the reason, go on; its cycle
                 # stays open, so the next close after the data is fixed invoices it
+                count_refusal("cycles", exc)
                 await p.dead_letter(event, stage="cycles", error=f"customer {customer_id}: {exc}",
                                     value=close_command(datetime.fromisoformat(cmd["at"]), customer_id),
                                     key=customer_id.encode(), kind="close")

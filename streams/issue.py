@@ -19,7 +19,8 @@ from invoicing.billing import issue as issue_invoice
 from invoicing.codec import decode, encode
 from invoicing.corrections import credit_note_for
 from invoicing.errors import CodecError, PipelineError
-from invoicing.metrics import INVOICED_AMOUNT, INVOICES_ISSUED, ISSUE_LATENCY, STAGE_LATENCY
+from invoicing.gate import DraftRefused, refuse_if_invalid
+from invoicing.metrics import INVOICED_AMOUNT, INVOICES_ISSUED, ISSUE_LATENCY, STAGE_LATENCY, count_refusal
 
 from streams.acking import guarded, processed_events
 from streams.channels import message_kind
@@ -100,9 +101,18 @@ def register(p: "Pipeline") -> None:
                     _, _, stored = unpack(existing)
                     await p.channels.invoices.send(key=invoice_id, value=stored)
                     continue
+                issued_at = datetime.fromtimestamp(event.message.timestamp, tz=timezone.utc)
+                try:
+                    # the gate once more, right before the number (drafts are gated when built; this one
+                    # may be an old request replayed): a refused draft takes no number
+                    refuse_if_invalid(draft, reference_date=issued_at.date())
+                except DraftRefused as exc:
+                    count_refusal("issue", exc)
+                    await p.dead_letter(event, stage="issue", error=f"{exc} (replay the order's dead letter "
+                                        "from the bill stage after fixing the data: this request is stale)")
+                    continue
                 try:
                     seq = _next_sequence(p, draft["series"])
-                    issued_at = datetime.fromtimestamp(event.message.timestamp, tz=timezone.utc)
                     invoice = issue_invoice(draft, sequence=seq, issued_at=issued_at,
                                             seller=p.reference.sellers.get(draft["seller"]["party_id"]))
                     value = encode("invoice", invoice)
@@ -113,6 +123,7 @@ def register(p: "Pipeline") -> None:
                 issued[invoice_id] = pack(seq, draft["series"], value)
                 await p.channels.invoices.send(key=invoice_id, value=value)
                 INVOICES_ISSUED.labels(invoice["document_type"], invoice["trigger"]).inc()
-                INVOICED_AMOUNT.labels(invoice["currency"]).inc(float(invoice["total"]))
+                if invoice["total"] > 0:  # the gate lets nothing else through; a metric never fails after the send
+                    INVOICED_AMOUNT.labels(invoice["currency"]).inc(float(invoice["total"]))
                 ISSUE_LATENCY.observe(max(0.0, time.time() - event.message.timestamp))
                 STAGE_LATENCY.labels("issue").observe(time.perf_counter() - started)

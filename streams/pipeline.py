@@ -12,7 +12,9 @@ from faust.types import EventT
 
 from invoicing.codec import encode
 from invoicing.errors import PipelineError
+from invoicing.health import Health
 from invoicing.metrics import DEAD_LETTERS
+from invoicing.reasons import plain_reason
 from invoicing.reference import ReferenceData
 from invoicing.reference_store import ReferenceFollower
 from invoicing.settings import Settings
@@ -25,7 +27,10 @@ from streams.app import create_app
 from streams.channels import Channels, declare_channels, message_kind
 from streams.tables import Tables, declare_tables
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "NO_SELLER"]
+
+NO_SELLER = ("no seller configured: the worker waits and invoices nothing until one is loaded. Write a starter file "
+             "with `invoicing init`, fill in the seller, then run `invoicing reference load FILE`")
 
 log = logging.getLogger("invoicing.worker")
 
@@ -48,6 +53,8 @@ class Pipeline:
         self._sinks: dict[str, Sink] = {}
         self.http: httpx.AsyncClient | None = None
         self._ready_lock = asyncio.Lock()
+        self.health = Health("reference_data", "seller")
+        self._seller_logged: float | None = None
         self._started = False
         modules = {"normalise": normalise, "bill": bill, "cycles": cycles, "issue": issue,
                    "deliver": deliver, "register_receipts": register_receipts}
@@ -61,13 +68,26 @@ class Pipeline:
 
     # -- lifecycle ------------------------------------------------------------
     async def ready(self) -> None:
-        """Wait for reference data (called by every agent before its first event)."""
+        """Wait for reference data with a seller (called by every agent before its first event): a worker
+        with no seller consumes nothing, says so in its log and its readiness, and starts once one arrives."""
         async with self._ready_lock:
             if not self._started:
                 self.http = httpx.AsyncClient(timeout=self.settings.sink_timeout)
                 await self.follower.start()
                 self._started = True
+                self.health.ok("reference_data")
         await self.follower.ready.wait()
+        while not self.reference.sellers:
+            now = asyncio.get_running_loop().time()
+            if self._seller_logged is None or now - self._seller_logged >= self.settings.seller_wait_log_interval:
+                self._seller_logged = now  # one line for all the agents waiting
+                self.health.fail("seller", NO_SELLER)
+                log.warning("%s", NO_SELLER)
+            await asyncio.sleep(0.5)
+        if self.health.problem("seller"):
+            self.health.ok("seller")
+            if self._seller_logged is not None:
+                log.warning("a seller is configured now (%s): invoicing starts", ", ".join(sorted(self.reference.sellers)))
 
     async def _on_revoked(self, app: Any, revoked: Any, **kwargs: Any) -> None:
         from streams import issue
@@ -100,7 +120,11 @@ class Pipeline:
         msg = event.message
         if kind is None and value is None:
             kind = message_kind(event)
-        reason = str(error) if isinstance(error, str) else f"{error}"
+        if isinstance(error, str):
+            reason = error
+        else:
+            subject = (key if key is not None else msg.key or b"").decode("utf-8", "replace")
+            reason = plain_reason(error, what=f"the {platform + ' ' if platform else ''}message {subject}")
         record = {
             "stage": stage,
             "reason": reason[:2000],

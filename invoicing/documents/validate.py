@@ -34,8 +34,8 @@ from lxml import etree
 from invoicing.errors import PipelineError
 
 __all__ = [
-    "ValidationFailed", "Finding", "validate_ubl", "validate_cii", "check_ubl", "check_cii",
-    "run_rules", "rule_file", "RULE_FILES", "UBL_PROFILES",
+    "ValidationFailed", "Finding", "validate_ubl", "validate_cii", "check_ubl", "check_cii", "validate_document",
+    "require_valid", "rule_ids", "run_rules", "rule_file", "RULE_FILES", "UBL_PROFILES",
 ]
 
 SVRL = "http://purl.oclc.org/dsdl/svrl"
@@ -208,3 +208,48 @@ def validate_ubl(xml: bytes, profile: str | None = None) -> list[str]:
 def validate_cii(xml: bytes) -> list[str]:
     """Errors of a Factur-X EN 16931 CII document (XSD and rules); [] when valid."""
     return check_cii(xml)[0]
+
+
+def validate_document(kind: str, data: bytes, profile: str | None = None) -> list[str]:
+    """Errors of one e-invoice document of *kind* ``ubl`` (under *profile*), ``cii`` or ``facturx``
+    (the CII embedded in the PDF/A-3); [] when valid."""
+    if kind == "ubl":
+        return validate_ubl(data, profile)
+    if kind == "cii":
+        return validate_cii(data)
+    if kind == "facturx":
+        import facturx
+
+        try:
+            _name, xml = facturx.get_xml_from_pdf(data, check_xsd=False)
+        except Exception as exc:  # noqa: BLE001 - facturx raises bare exceptions for unreadable PDFs
+            return [f"facturx: no embedded factur-x.xml ({exc})"]
+        if not xml:
+            return ["facturx: no embedded factur-x.xml"]
+        return validate_cii(xml)
+    raise ValueError(f"unknown document kind {kind!r}")
+
+
+def rule_ids(errors: list[str]) -> list[str]:
+    """The rule ids of *errors* (``BR-11``, ``PEPPOL-EN16931-R010``, ``xsd``), each once, in order."""
+    out: list[str] = []
+    for e in errors:
+        parts = e.split(" ")
+        rid = parts[1] if len(parts) > 1 and parts[0] in RULE_FILES else parts[0].rstrip(":")
+        if rid not in out:
+            out.append(rid)
+    return out
+
+
+def require_valid(kind: str, data: bytes, number: str, profile: str | None = None) -> None:
+    """Refuse to deliver an invalid document.
+
+    Raises:
+        ValidationFailed: *data* breaks the XSD or a fatal rule; the message names the rule ids.
+    """
+    errors = validate_document(kind, data, profile)
+    if errors:
+        failed = ValidationFailed(errors)
+        failed.args = (f"{kind.upper()} of {number} fails validation ({', '.join(rule_ids(errors))}): "
+                       + "; ".join(errors[:3]),)
+        raise failed

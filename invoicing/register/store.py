@@ -23,16 +23,16 @@ import json
 import logging
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any, Iterable, Mapping, TextIO
+from typing import Any, Iterable, Iterator, Mapping, TextIO
 
 from sqlalchemy import Connection, Engine, Table, delete, func, or_, select, update
 
-from invoicing.jsonify import to_jsonable
+from invoicing.jsonify import from_jsonable, to_jsonable
 from invoicing.register.tables import (ALL_TABLES, delivery_receipts, email_messages, invoice_documents,
                                        invoice_lineage, invoice_lines, invoice_taxes, invoices)
 
 __all__ = ["record_invoice", "record_receipt", "record_receipts", "record_email", "email_sent", "has_invoice",
-           "get_by_number", "search", "export_csv", "row_counts", "content_hash", "STATUSES", "CSV_COLUMNS"]
+           "get_by_number", "search", "export_csv", "row_counts", "content_hash", "stored_invoices", "STATUSES", "CSV_COLUMNS"]
 
 log = logging.getLogger("invoicing.register")
 
@@ -310,3 +310,22 @@ def row_counts(engine: Engine) -> dict[str, int]:
     """Rows per register table."""
     with engine.connect() as conn:
         return {t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one()) for t in ALL_TABLES}
+
+
+def stored_invoices(engine: Engine, *, batch: int = 500) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
+    """Every invoice in the register as issued (its stored canonical record), with the digests of the
+    documents recorded for it, in number order."""
+    last = ""
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(select(invoices.c.invoice_id, invoices.c.number, invoices.c.document)
+                                .where(invoices.c.number > last).order_by(invoices.c.number).limit(batch)).all()
+            ids = [r.invoice_id for r in rows]
+            digests: dict[str, dict[str, str]] = {}
+            for d in conn.execute(select(invoice_documents).where(invoice_documents.c.invoice_id.in_(ids))):
+                digests.setdefault(d.invoice_id, {})[d.kind] = d.digest
+        if not rows:
+            return
+        for r in rows:
+            yield from_jsonable("invoice", json.loads(r.document)), digests.get(r.invoice_id, {})
+        last = rows[-1].number

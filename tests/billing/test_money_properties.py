@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from invoicing.billing import build_draft, credit_note_draft, issue
+from invoicing.billing import build_draft, credit_note_draft, issue, price_draft
+from invoicing.gate import DraftRefused
 from invoicing.codec import decode, encode
 from invoicing.documents.cii import render_cii
 from invoicing.documents.ubl import render_ubl, ubl_profile
@@ -161,15 +162,46 @@ def refused(sc: dict[str, Any]) -> bool:
                                  sc["seller"].eu_oss) is None for o in sc["orders"] for ln in o["lines"])
 
 
-def build(sc: dict[str, Any]) -> dict[str, Any]:
+def priced(sc: dict[str, Any]) -> dict[str, Any]:
+    """The scenario's draft as `price_draft` prices it (before the gate), checked against the oracle's refusals."""
     if refused(sc):
-        with pytest.raises(TaxError, match="needs its .. rate in the product's tax_rates"):
-            build_draft(sc["orders"], customer=sc["customer"], seller=sc["seller"], reference=sc.get("ref", REF),
+        with pytest.raises(DraftRefused, match="needs its .. rate in the product's tax_rates"):
+            price_draft(sc["orders"], customer=sc["customer"], seller=sc["seller"], reference=sc.get("ref", REF),
                         trigger=sc["orders"][-1]["trigger"], targets=["folder"])
         assume(False)
-    draft = build_draft(sc["orders"], customer=sc["customer"], seller=sc["seller"], reference=sc.get("ref", REF),
-                        trigger=sc["orders"][-1]["trigger"], targets=["folder"])
-    return issue(draft, sequence=sc["sequence"], issued_at=sc["issued_at"], seller=sc["seller"])
+    return price_draft(sc["orders"], customer=sc["customer"], seller=sc["seller"], reference=sc.get("ref", REF),
+                       trigger=sc["orders"][-1]["trigger"], targets=["folder"])
+
+
+def build(sc: dict[str, Any]) -> dict[str, Any]:
+    """The scenario priced and numbered as the agents do it (the gate is `test_the_gate_refuses_what_the_law_refuses`)."""
+    return issue(priced(sc), sequence=sc["sequence"], issued_at=sc["issued_at"], seller=sc["seller"])
+
+
+def gate_refusals(sc: dict[str, Any], draft: dict[str, Any]) -> set[str]:
+    """What the gate must refuse in a priced scenario, from the law (EN 16931 and Art. 226), not from gate.py:
+    a zero unit price, an export (G) by a seller without a VAT id (BR-G-02), a taxed or exempt sale by a seller
+    with neither VAT id nor tax registration (BR-S-02, BR-Z-02, BR-E-02, BR-AE-02), 'not subject to VAT' (O) naming
+    a buyer VAT id (BR-O-02), a total not above zero (corrections are credit notes)."""
+    seller_country = sc["seller"].address["country"]
+    out = set()
+    if any(ln["unit_price"] == 0 for o in sc["orders"] for ln in o["lines"]):
+        out.add("unit price 0")
+    decisions = {expected_decision(seller_country, sc["customer"], ln["sku"], ln["tax_rate"], sc["seller"].eu_oss)
+                 for o in sc["orders"] for ln in o["lines"]}
+    if sc["orders"] and any(o["shipping"] for o in sc["orders"]):
+        decisions.add(expected_decision(seller_country, sc["customer"], None, None, sc["seller"].eu_oss))
+    categories = {d[0] for d in decisions if d}
+    if "G" in categories and not sc["seller"].vat_id:
+        out.add("BR-G-02")
+    for cat in categories & {"S", "Z", "E", "AE"}:
+        if not (sc["seller"].vat_id or sc["seller"].tax_registration):
+            out.add(f"BR-{cat}-02")
+    if "O" in categories and (sc["seller"].vat_id or sc["customer"].vat_id):
+        out.add("BR-O-02")
+    if draft["total"] <= 0:
+        out.add("is not above zero")
+    return out
 
 
 # ---------------------------------------------------------------- oracle
@@ -303,6 +335,23 @@ def check_invoice(sc: dict[str, Any], inv: dict[str, Any]) -> None:
 
 
 PROFILE = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@PROFILE
+@given(scenarios())
+def test_the_gate_refuses_what_the_law_refuses(sc: dict[str, Any]) -> None:
+    """`build_draft` (pricing, then the gate) refuses a scenario exactly when the law's oracle says so, naming why."""
+    draft = priced(sc)
+    expected = gate_refusals(sc, draft)
+    call = dict(customer=sc["customer"], seller=sc["seller"], reference=sc.get("ref", REF),
+                trigger=sc["orders"][-1]["trigger"], targets=["folder"])
+    if not expected:
+        assert build_draft(sc["orders"], **call) == draft
+        return
+    with pytest.raises(DraftRefused) as refusal:
+        build_draft(sc["orders"], **call)
+    for reason in expected:
+        assert reason in str(refusal.value), (reason, str(refusal.value))
 
 
 @PROFILE

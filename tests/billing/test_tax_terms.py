@@ -30,8 +30,15 @@ def test_domestic_sale_standard_rate() -> None:
     assert tax(seller_country="FR", buyer_country="FR", buyer_vat_id="FR40303265045") == TaxDecision("S", D("20"))
 
 
-def test_unknown_buyer_country_is_domestic() -> None:
-    assert tax(seller_country="DE", buyer_country="") == TaxDecision("S", D("19"))
+def test_an_unknown_buyer_country_is_never_taxed_as_domestic() -> None:
+    for seller in ("DE", "US"):
+        with pytest.raises(TaxError, match="buyer country unknown"):
+            tax(seller_country=seller, buyer_country="")
+
+
+def test_a_us_buyer_of_a_german_seller_is_export() -> None:
+    d = tax(seller_country="DE", buyer_country="US", buyer_region="TX")
+    assert (d.category, d.rate, d.exemption_code) == ("G", D(0), "VATEX-EU-G")
 
 
 def test_intra_eu_goods_to_vat_registered_buyer_is_k() -> None:
