@@ -17,7 +17,7 @@ from invoicing.errors import PipelineError
 
 __all__ = ["plain_reason"]
 
-_OURS = tuple(str(Path(__file__).resolve().parent.parent / d) for d in ("sources", "invoicing", "sinks", "streams"))
+_ROOT = str(Path(__file__).resolve().parent.parent)
 _KINDS = {"str": "text", "int": "a whole number", "float": "a number", "Decimal": "a number", "list": "a list",
           "dict": "an object", "NoneType": "nothing (null)", "bool": "true/false", "bytes": "binary data",
           "tuple": "a list"}
@@ -29,7 +29,8 @@ def _kind(type_name: str) -> str:
 
 def _where(exc: BaseException) -> str:
     """The innermost line of our code that failed, as ``reading `…```, or ``""``."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(_OURS)]
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if f.filename.startswith(_ROOT) and "site-packages" not in f.filename]
     if not frames:
         return ""
     frame = frames[-1]
