@@ -106,7 +106,7 @@ class Stripe(Source):
         lines = []
         tax_included = False
         for item in inv["lines"]["data"]:
-            qty = item.get("quantity") or 1
+            qty = item["quantity"] if item.get("quantity") is not None else 1  # 0 stays 0: the gate refuses it
             amount = from_minor(item["amount"], currency, "line amount")
             unit_minor = (item.get("pricing") or {}).get("unit_amount_decimal")
             if unit_minor is None and item.get("price"):  # API versions before 2025-03 (basil)
