@@ -84,6 +84,10 @@ class Sink(ABC):
     rate_limit_per_minute: ClassVar[float | None] = None
     #: ``None`` when the target books credit notes; otherwise why it has none, citing the vendor's documentation
     no_credit_notes: ClassVar[str | None] = None
+    #: True when the target computes tax per line from a rate and takes no tax amount: an invoice whose tax,
+    #: rounded per line, differs from EN 16931's tax rounded per group cannot be booked as issued there;
+    #: the sink refuses it (parked, with the reason) instead of booking other figures
+    rounds_tax_per_line: ClassVar[bool] = False
 
     def __init__(self, settings: PlatformSettings | None = None, client: httpx.AsyncClient | None = None,
                  pipeline: Settings | None = None) -> None:

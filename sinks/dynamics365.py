@@ -1,12 +1,24 @@
-"""Dynamics 365 (Dataverse Web API) sink: ``POST /api/data/v9.2/invoices`` with ``invoice_details`` deep insert."""
+"""Dynamics 365 (Dataverse Web API) sink: ``POST /api/data/v9.2/invoices`` with ``invoice_details`` deep insert.
+
+Tax: Dataverse takes tax as an amount per invoice product (``invoicedetail.tax``); each line gets
+its share of our VAT group (`invoicing.exact.line_taxes`), so ``totaltax`` and ``totalamount`` are
+ours to the cent. There are no tax codes to map (`tax_mapping_gaps` is empty).
+
+Dates follow the column metadata (Dynamics 365 Sales table reference): ``duedate`` has DateTime
+behavior *DateOnly*, which the Web API types ``Edm.Date`` and which refuses a date-time literal, so
+it is sent as ``yyyy-mm-dd``; ``datedelivered`` is *UserLocal* (``Edm.DateTimeOffset``) and is sent
+as midnight UTC. ``ispricelocked`` is not valid for create and is not sent. No machine-readable
+spec is public for an org (``$metadata`` is per org); requests are checked in the tests against the
+column metadata of Microsoft's table reference (tests/fakes/specs/dynamics365_invoice_attributes.json).
+"""
 from __future__ import annotations
 
 import re
 from typing import Any, Mapping
 
-from invoicing.errors import ConfigError, RetriableSinkError
+from invoicing.errors import ConfigError, InvoiceRejected, RetriableSinkError
 from invoicing.exact import json_body, line_taxes
-from invoicing.mapping import MappedSettings, map_id, reject_credit_notes
+from invoicing.mapping import MappedSettings, map_id
 from sinks.auth import OAuth2ClientCredentials
 from sinks.base import InvoiceRef, Sink, raise_for_status
 
@@ -38,7 +50,7 @@ def to_dataverse(invoice: Mapping[str, Any], settings: MappedSettings) -> dict[s
     details = [{
         "lineitemnumber": n,
         "isproductoverridden": True,
-        "productdescription": ln["description"][:500],
+        "productdescription": ln["description"][:4000],
         "quantity": ln["quantity"],
         "priceperunit": ln["unit_price"],
         "manualdiscountamount": ln["allowance"],
@@ -50,10 +62,9 @@ def to_dataverse(invoice: Mapping[str, Any], settings: MappedSettings) -> dict[s
         "invoicenumber": invoice["number"],
         "customerid_account@odata.bind": f"/accounts({map_id(settings, t, 'customer', invoice['customer_id'])})",
         "transactioncurrencyid@odata.bind": f"/transactioncurrencies({map_id(settings, t, 'currency', invoice['currency'])})",
-        "duedate": invoice["due_date"],
-        "datedelivered": invoice.get("supply_date"),
-        "ispricelocked": True,
-        "description": f"Invoice {invoice['number']} ({invoice['invoice_id']}); {invoice.get('payment_terms', '')}",
+        "duedate": invoice["due_date"].isoformat(),  # DateOnly behavior: Edm.Date
+        "datedelivered": f"{invoice['supply_date'].isoformat()}T00:00:00Z" if invoice.get("supply_date") else None,
+        "description": f"Invoice {invoice['number']} ({invoice['invoice_id']}); {invoice.get('payment_terms', '')}"[:2000],
         "invoice_details": details,
     }
     price_list = map_id(settings, t, "pricelist", invoice["currency"], required=False)
@@ -75,7 +86,8 @@ class Dynamics365Sink(Sink):
     delivery loop does this on every attempt, also after a crash), and creates with
     ``invoicenumber = name = <our number>``. Define an alternate key on ``invoicenumber`` in the
     org to make a racing duplicate fail with 412/duplicate-key instead of being stored.
-    Idempotency key: our invoice number.
+    Idempotency key: our invoice number. Credit notes: none (``no_credit_notes``); they get a
+    ``NOT_APPLICABLE`` receipt and reach the customer by e-mail and the register.
     Auth: Entra ID OAuth 2.0 client credentials, scope ``<org URL>/.default``.
     Rate limit: service protection 6,000 requests per user per 5 minutes (1,200/min); 429 answers
     carry ``Retry-After``, which the delivery loop honours.
@@ -85,6 +97,11 @@ class Dynamics365Sink(Sink):
     settings_class = Dynamics365Settings
     settings: Dynamics365Settings
     rate_limit_per_minute = 1200
+    no_credit_notes = (
+        "Dynamics 365 Sales (Dataverse) has no credit-note table: its sales tables are quote, order and invoice "
+        "with their products, and an invoice is only closed as paid or cancelled "
+        "(https://learn.microsoft.com/en-us/dynamics365/sales/developer/entities/invoice; table list: "
+        "https://learn.microsoft.com/en-us/dynamics365/sales/developer/sales-entities-lead-opportunity-competitor-quote-order-invoice)")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -107,7 +124,8 @@ class Dynamics365Sink(Sink):
         return None
 
     async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
-        reject_credit_notes(invoice, self.target)
+        if invoice.get("document_type", "INVOICE") != "INVOICE":
+            raise InvoiceRejected(f"dynamics365: {invoice['number']} is a credit note; {self.no_credit_notes}")
         r = await self.client.post(f"{self.base_url()}{_API}/invoices", content=json_body(to_dataverse(invoice, self.settings)),
                                    headers={**_HEADERS, "Content-Type": "application/json; charset=utf-8"}, auth=self.auth)
         what = f"dynamics365: create invoice {invoice['number']}"

@@ -1,44 +1,55 @@
-"""Epicor Kinetic (ERP 10+) target: an Epicor Function creates the AR invoice; OData finds it.
+"""Epicor Kinetic (ERP 10+) target: Epicor Functions create AR invoices and credit memos; OData finds them.
 
 REST v2 needs ``X-API-Key`` (INVOICING_EPICOR_API_KEY) plus Basic (USERNAME/PASSWORD) or a
 Bearer token (CLIENT_ID/CLIENT_SECRET/TOKEN_URL: client credentials against the IdP).
 Errors: ``{"HttpStatus", "ReasonPhrase", "ErrorMessage", "ErrorType", "CorrelationId"}``.
 
-The function's input contract (ours, [U] on Epicor's side: the BO method sequence lives in
-the function, ``Erp.BO.ARInvoiceSvc`` inside an invoice group ``InvcGrp``)::
+The functions' input contract (ours, [U] on Epicor's side: the BO method sequence lives in the
+functions, ``Erp.BO.ARInvoiceSvc`` inside an invoice group ``InvcGrp``; JSON Schema in
+tests/fakes/specs/epicor_function_contract.json)::
 
-    POST /api/v2/efx/{Company}/{Library}/{Function}
+    POST /api/v2/efx/{Company}/{Library}/{Function}       Function = CreateARInvoice | CreateARCreditMemo
     {"LegalNumber": "<our number>", "CustID": "<customer id>", "InvoiceDate": "YYYY-MM-DD",
      "DueDate": "YYYY-MM-DD", "CurrencyCode": "EUR", "PONum": "...", "GroupID": "<prefix><yyMMdd>",
      "TermsCode": "NET30", "DocInvoiceAmt": 123.45, "DocTaxAmt": 19.00,
      "Lines": [{"InvoiceLine": 1, "PartNum": "...", "LineDesc": "...", "SellingShipQty": 2,
-                "DocUnitPrice": 10.00, "DocExtPrice": 20.00, "TaxCatID": "S", "TaxPercent": 19.00}]}
+                "DocUnitPrice": 10.00, "DocExtPrice": 20.00,
+                "TaxLines": [{"TaxCode": "VAT", "RateCode": "STD", "Percent": 19.00,
+                              "DocTaxableAmt": 20.00, "DocTaxAmt": 3.80}]}]}
+    credit memo only: "ApplyToInvoiceNum": <InvcHead.InvoiceNum of the invoice it credits>
     → 200 {"InvoiceNum": 1234, "GroupID": "...", "LegalNumber": "<our number>"}
 
-The function must set ``InvcHead.LegalNumber`` to our number and refuse (BLException) a
-number that already exists, so two racing creates cannot both succeed.
+Both functions set ``InvcHead.LegalNumber`` to our number and refuse (BLException) a number
+that exists, so two racing creates cannot both succeed. ``TaxLines`` become manual sales-tax rows
+(``InvcTax``, Epicor's own tax and rate codes from INVOICING_EPICOR_TAX_RATES, ``Manual`` set so
+Epicor keeps our amounts); per tax code and rate the amounts add up to the rate applied once to
+the group (EN 16931), which the function checks. Amounts are positive; ``CreateARCreditMemo``
+creates the invoice with ``CreditMemo`` = true and ``InvoiceRef`` = ``ApplyToInvoiceNum``.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import httpx
 from pydantic import Field
 
 from invoicing.errors import ConfigError, InvoiceRejected
+from invoicing.exact import json_body, line_taxes
+from invoicing.mapping import invoice_lines, rate_key
 from invoicing.settings import PlatformSettings
-from invoicing.exact import json_body
-from invoicing.mapping import invoice_lines, reject_credit_notes
 from sinks.auth import OAuth2ClientCredentials
-from sinks.base import InvoiceRef, Sink, raise_for_status
+from sinks.base import InvoiceRef, Sink, TaxKey, raise_for_status
 
 __all__ = ["EpicorSink", "EpicorSettings"]
 
 
 class EpicorSettings(PlatformSettings):
     library: str = Field("InvoicingPipeline", description="Epicor Function library id.")
-    function: str = Field("CreateARInvoice", description="Epicor Function id (contract in sinks/epicor.py).")
+    function: str = Field("CreateARInvoice", description="Epicor Function creating invoices (contract in sinks/epicor.py).")
+    credit_function: str = Field("CreateARCreditMemo", description="Epicor Function creating credit memos.")
     group_prefix: str = Field("IP", description="Invoice group id prefix; the group is <prefix><yyMMdd>.")
+    tax_rates: dict[str, str] = Field(default_factory=dict, description='Epicor "<TaxCode>/<RateCode>" per '
+                                      '"<EN 16931 category>:<rate>", e.g. {"S:19": "VAT/STD", "K:0": "VAT/ICS"}.')
     scope: str | None = None
 
 
@@ -53,19 +64,25 @@ def _epicor_message(body: Any) -> str | None:
 
 
 class EpicorSink(Sink):
-    """Creates one AR invoice per invoice through an Epicor Function.
+    """Creates one AR invoice or credit memo per document through an Epicor Function.
 
-    Delivery guarantee: exactly once per invoice number. Epicor has no idempotency key, so
-    `find_invoice` queries ``Erp.BO.ARInvoiceSvc/ARInvoices`` for ``LegalNumber`` = our
-    number before every create; the function also refuses a number that exists.
-    Idempotency key: our invoice number as ``LegalNumber``. Credit notes are rejected.
+    Delivery guarantee: exactly once per document number. Epicor has no idempotency key, so
+    `find_invoice`/`find_credit_note` query ``Erp.BO.ARInvoiceSvc/ARInvoices`` for
+    ``LegalNumber`` = our number (and ``CreditMemo``) before every create; the functions also
+    refuse a number that exists. Idempotency key: our number as ``LegalNumber``. A credit memo
+    names the invoice it credits by Epicor's ``InvoiceNum`` (``original.external_id``).
     """
 
     target = "epicor"
     settings_class = EpicorSettings
+    settings: EpicorSettings
     rate_limit_per_minute = None  # on-premise/cloud instance limits are not published [U]
 
     _auth_obj: httpx.Auth | None = None
+
+    def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:
+        return [f'INVOICING_EPICOR_TAX_RATES has no entry "{rate_key(c, r)}" (Epicor\'s "<TaxCode>/<RateCode>")'
+                for c, r in sorted(taxes) if "/" not in self.settings.tax_rates.get(rate_key(c, r), "")]
 
     def _company(self) -> str:
         if not self.settings.tenant:
@@ -74,7 +91,7 @@ class EpicorSink(Sink):
 
     def _auth(self) -> httpx.Auth:
         if self._auth_obj is None:
-            s: EpicorSettings = self.settings  # type: ignore[assignment]
+            s = self.settings
             if s.client_id and s.client_secret and s.token_url:
                 self._auth_obj = OAuth2ClientCredentials(s.token_url, s.client_id, s.client_secret.get_secret_value(),
                                                          scope=s.scope, client=self.client)
@@ -98,32 +115,56 @@ class EpicorSink(Sink):
         return InvoiceRef(num, url=f"{self.base_url()}/api/v2/odata/{self._company()}/Erp.BO.ARInvoiceSvc/ARInvoices"
                                    f"('{self._company()}',{num})")
 
-    async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
-        number = str(invoice["number"]).replace("'", "''")
+    async def _find(self, doc: Mapping[str, Any], credit_memo: bool) -> InvoiceRef | None:
+        number = str(doc["number"]).replace("'", "''")
         r = await self.client.get(f"{self.base_url()}/api/v2/odata/{self._company()}/Erp.BO.ARInvoiceSvc/ARInvoices",
-                                  params={"$filter": f"LegalNumber eq '{number}'", "$select": "InvoiceNum,LegalNumber,GroupID",
-                                          "$top": "2"}, headers=self._headers(), auth=self._auth())
+                                  params={"$filter": f"LegalNumber eq '{number}' and CreditMemo eq {str(credit_memo).lower()}",
+                                          "$select": "InvoiceNum,LegalNumber,GroupID,CreditMemo", "$top": "2"},
+                                  headers=self._headers(), auth=self._auth())
         raise_for_status(r, what="epicor find ARInvoices", message=_epicor_message, secrets=self._secrets())
         rows = r.json().get("value", [])
         if len(rows) > 1:
-            raise InvoiceRejected(f"epicor: {len(rows)} AR invoices with LegalNumber {invoice['number']}; resolve by hand")
+            raise InvoiceRejected(f"epicor: {len(rows)} AR invoices with LegalNumber {doc['number']}; resolve by hand")
         return self._ref(rows[0]) if rows else None
 
+    async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
+        return await self._find(invoice, False)
+
+    async def find_credit_note(self, note: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
+        return await self._find(note, True)
+
     async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
-        reject_credit_notes(invoice, self.target)
-        s: EpicorSettings = self.settings  # type: ignore[assignment]
-        body = {
-            "LegalNumber": invoice["number"], "CustID": invoice["customer_id"],
-            "InvoiceDate": invoice["issue_date"], "DueDate": invoice["due_date"], "CurrencyCode": invoice["currency"],
-            "PONum": invoice.get("purchase_order") or invoice.get("buyer_reference") or "",
-            "GroupID": f"{s.group_prefix}{invoice['issue_date']:%y%m%d}"[:8], "TermsCode": invoice["payment_terms_code"],
-            "DocInvoiceAmt": invoice["total"], "DocTaxAmt": invoice["tax_total"],
-            "Lines": [{"InvoiceLine": ln.number, "PartNum": ln.sku or "", "LineDesc": ln.description,
-                       "SellingShipQty": ln.quantity, "DocUnitPrice": ln.unit_price, "DocExtPrice": ln.net,
-                       "TaxCatID": ln.tax_category, "TaxPercent": ln.tax_rate} for ln in invoice_lines(invoice, self.target)],
-        }
-        r = await self.client.post(f"{self.base_url()}/api/v2/efx/{self._company()}/{s.library}/{s.function}",
+        return await self._call(self.settings.function, self._body(invoice))
+
+    async def create_credit_note(self, note: Mapping[str, Any], idempotency_key: str, original: InvoiceRef) -> InvoiceRef:
+        return await self._call(self.settings.credit_function, {**self._body(note), "ApplyToInvoiceNum": int(original.external_id)})
+
+    async def _call(self, function: str, body: dict[str, Any]) -> InvoiceRef:
+        s = self.settings
+        r = await self.client.post(f"{self.base_url()}/api/v2/efx/{self._company()}/{s.library}/{function}",
                                    content=json_body(body, compact=True), auth=self._auth(),
                                    headers={**self._headers(), "Content-Type": "application/json"})
-        raise_for_status(r, what=f"epicor efx {s.library}/{s.function}", message=_epicor_message, secrets=self._secrets())
+        raise_for_status(r, what=f"epicor efx {s.library}/{function}", message=_epicor_message, secrets=self._secrets())
         return self._ref(r.json())
+
+    def _body(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        lines = invoice_lines(doc, self.target)
+        taxes = line_taxes({"lines": [{"net_amount": ln.net, "tax_category": ln.tax_category, "tax_rate": ln.tax_rate}
+                                      for ln in lines], "tax_breakdown": doc["tax_breakdown"], "currency": doc["currency"]})
+        out = []
+        for ln, tax in zip(lines, taxes):
+            code = self.settings.tax_rates.get(rate_key(ln.tax_category, ln.tax_rate), "")
+            if "/" not in code:
+                raise InvoiceRejected(f'epicor: INVOICING_EPICOR_TAX_RATES has no entry '
+                                      f'"{rate_key(ln.tax_category, ln.tax_rate)}"; {doc["number"]} not sent')
+            tax_code, rate_code = code.split("/", 1)
+            out.append({"InvoiceLine": ln.number, "PartNum": ln.sku or "", "LineDesc": ln.description,
+                        "SellingShipQty": ln.quantity, "DocUnitPrice": ln.unit_price, "DocExtPrice": ln.net,
+                        "TaxLines": [{"TaxCode": tax_code, "RateCode": rate_code, "Percent": ln.tax_rate,
+                                      "DocTaxableAmt": ln.net, "DocTaxAmt": tax}]})
+        return {"LegalNumber": doc["number"], "CustID": doc["customer_id"], "InvoiceDate": doc["issue_date"],
+                "DueDate": doc["due_date"], "CurrencyCode": doc["currency"],
+                "PONum": doc.get("purchase_order") or doc.get("buyer_reference") or "",
+                "GroupID": f"{self.settings.group_prefix}{doc['issue_date']:%y%m%d}"[:8],
+                "TermsCode": doc["payment_terms_code"], "DocInvoiceAmt": doc["total"], "DocTaxAmt": doc["tax_total"],
+                "Lines": out}

@@ -7,15 +7,22 @@ service-account password grant; without saak/sask, client credentials. Calls car
 ``X-Infor-MongooseConfig``. Errors: ``{"Message", "MessageCode", "Success": false}``,
 sometimes inside an HTTP 200 — both are read.
 
-Assumption [U] (platforms.md): invoices are entered through IDO ``SLArinvs`` ("Invoices,
-Debit and Credit Memos", table ``arinv``) with distributions in ``SLArinvds``; CSI assigns
-``InvNum``; our number goes in ``Ref`` (the look-up key) and ``Description``.
+Assumption [S] (platforms.md, CSI's IDO list and the SLArinvds extension methods; properties
+listed in tests/fakes/specs/infor_ido_properties.json): invoices (``Type`` I) and credit memos
+(``Type`` C, ``ApplyToInvNum`` = CSI's ``InvNum`` of the invoice) are entered through IDO
+``SLArinvs`` ("Invoices, Debit and Credit Memos", table ``arinv``) with G/L distributions in
+``SLArinvds``; CSI assigns ``InvNum``; our number goes in ``Ref`` (the look-up key) and ``Description``.
+
+Tax is booked as CSI tax: the header's ``SalesTax`` and one tax distribution per (category, rate)
+group (``TaxSystem`` 1, ``TaxCode`` from INVOICING_INFOR_TAX_CODES, ``TaxBasis`` = the group's
+taxable amount, ``Amount`` = its tax; CSI derives the tax account from the tax code). A group
+without a mapped tax code is refused, never sent under a made-up code.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import httpx
 from pydantic import Field
@@ -23,9 +30,9 @@ from pydantic import Field
 from invoicing.errors import ConfigError, InvoiceRejected
 from invoicing.settings import PlatformSettings
 from invoicing.exact import decimal_text
-from invoicing.mapping import invoice_lines
+from invoicing.mapping import invoice_lines, rate_key
 from sinks.auth import OAuth2ClientCredentials, _OAuth2
-from sinks.base import InvoiceRef, Sink, raise_for_status
+from sinks.base import InvoiceRef, Sink, TaxKey, raise_for_status
 
 __all__ = ["InforSink", "InforSettings", "OAuth2Password"]
 
@@ -36,6 +43,8 @@ class InforSettings(PlatformSettings):
     invoice_ido: str = Field("SLArinvs")
     distribution_ido: str = Field("SLArinvds")
     revenue_account: str = Field("401000", description="GL account for invoice distributions.")
+    tax_codes: dict[str, str] = Field(default_factory=dict, description='CSI tax code per "<EN 16931 category>:<rate>", '
+                                      'e.g. {"S:19": "DE19", "K:0": "EUIC", "G:0": "EXP"}.')
 
 
 class OAuth2Password(_OAuth2):
@@ -62,24 +71,31 @@ def _mongoose_date(d: Any) -> str:
 
 
 class InforSink(Sink):
-    """Creates one A/R invoice (``SLArinvs``, ``Type`` I or C) with its distributions per invoice.
+    """Creates one A/R invoice or credit memo (``SLArinvs``, ``Type`` I or C) with its distributions per document.
 
-    Delivery guarantee: exactly once per invoice number. IDO updates take no idempotency
-    key, so `find_invoice` loads ``SLArinvs`` filtered on ``Ref`` = our number before every
-    create; if the header exists without distributions (a crash between the two updates)
-    the distributions are added then. Idempotency key: our invoice number in ``Ref``.
+    Delivery guarantee: exactly once per document number. IDO updates take no idempotency
+    key, so `find_invoice`/`find_credit_note` load ``SLArinvs`` filtered on ``Ref`` = our number
+    and ``Type`` before every create; if the header exists without distributions (a crash
+    between the two updates) the distributions are added then. Idempotency key: our invoice
+    or credit note number in ``Ref``. A credit memo names the invoice it credits by CSI's own
+    ``InvNum`` in ``ApplyToInvNum`` (``original.external_id``), never by our number.
     """
 
     target = "infor"
     settings_class = InforSettings
+    settings: InforSettings
     rate_limit_per_minute = None  # ION API throttling is tenant-specific and unpublished [U]
 
     _auth_obj: httpx.Auth | None = None
     _ion: dict[str, str] | None = None
 
+    def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:
+        return [f'INVOICING_INFOR_TAX_CODES has no entry "{rate_key(c, r)}" (the CSI tax code of that rate)'
+                for c, r in sorted(taxes) if rate_key(c, r) not in self.settings.tax_codes]
+
     def _ionapi(self) -> dict[str, str]:
         if self._ion is None:
-            s: InforSettings = self.settings  # type: ignore[assignment]
+            s = self.settings
             ion: dict[str, str] = json.loads(s.ionapi_file.read_text()) if s.ionapi_file else {}
             env = {"ti": s.tenant, "ci": s.client_id, "cs": s.client_secret.get_secret_value() if s.client_secret else None,
                    "saak": s.username, "sask": s.password.get_secret_value() if s.password else None}
@@ -114,7 +130,7 @@ class InforSink(Sink):
         return [ion.get("cs"), ion.get("sask"), ion.get("saak")]
 
     async def _ido(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
-        headers = {"X-Infor-MongooseConfig": self.settings.mongoose_config, "Accept": "application/json"}  # type: ignore[attr-defined]
+        headers = {"X-Infor-MongooseConfig": self.settings.mongoose_config, "Accept": "application/json"}
         r = await self.client.request(method, f"{self._base()}/IDORequestService/ido/{path}", headers=headers,
                                       auth=self._auth(), **kwargs)
         raise_for_status(r, what=f"infor {what}", message=_infor_message, secrets=self._secrets())
@@ -127,46 +143,72 @@ class InforSink(Sink):
         doc = await self._ido("GET", f"load/{ido}", f"load {ido}", params={"properties": props, "filter": flt, "recordCap": "10"})
         return list(doc.get("Items") or [])
 
-    async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
-        s: InforSettings = self.settings  # type: ignore[assignment]
-        number = str(invoice["number"]).replace("'", "''")
-        rows = await self._load(s.invoice_ido, "InvNum,CustNum,Ref,Type", f"Ref = '{number}'")
+    async def _find(self, doc: Mapping[str, Any], kind: str) -> InvoiceRef | None:
+        s = self.settings
+        number = str(doc["number"]).replace("'", "''")
+        rows = await self._load(s.invoice_ido, "InvNum,CustNum,Ref,Type,ApplyToInvNum", f"Ref = '{number}' AND Type = '{kind}'")
         if not rows:
             return None
         if len(rows) > 1:
-            raise InvoiceRejected(f"infor: {len(rows)} A/R invoices with Ref {invoice['number']}; resolve by hand")
+            raise InvoiceRejected(f"infor: {len(rows)} A/R documents of type {kind} with Ref {doc['number']}; resolve by hand")
         inv_num = str(rows[0]["InvNum"])
         if not await self._load(s.distribution_ido, "InvNum,DistSeq", f"InvNum = '{inv_num}'"):
-            await self._distribute(invoice, inv_num)  # header made, crashed before the distributions
+            await self._distribute(doc, inv_num)  # header made, crashed before the distributions
         return InvoiceRef(inv_num)
 
+    async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
+        return await self._find(invoice, "I")
+
+    async def find_credit_note(self, note: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
+        return await self._find(note, "C")
+
     async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
-        s: InforSettings = self.settings  # type: ignore[assignment]
-        credit = invoice.get("document_type") == "CREDIT_NOTE"
-        props = {"CustNum": invoice["customer_id"], "Type": "C" if credit else "I", "InvNum": None,
-                 "InvDate": _mongoose_date(invoice["issue_date"]), "DueDate": _mongoose_date(invoice["due_date"]),
-                 "Amount": decimal_text(invoice["tax_exclusive_total"]), "SalesTax": decimal_text(invoice["tax_total"]),
-                 "Ref": invoice["number"], "Description": f"{invoice['number']} {invoice['currency']} "
-                 f"{', '.join(invoice.get('orders') or [])}"[:40], "ApplyToInvNum": invoice.get("preceding_invoice")}
-        doc = await self._ido("POST", f"update/{s.invoice_ido}", f"insert {s.invoice_ido}", params={"refresh": "true"},
-                              json={"Changes": [_insert(props)]})
-        items = doc.get("RefreshItems") or []
+        return await self._create(invoice, "I", None)
+
+    async def create_credit_note(self, note: Mapping[str, Any], idempotency_key: str, original: InvoiceRef) -> InvoiceRef:
+        return await self._create(note, "C", original.external_id)
+
+    async def _create(self, doc: Mapping[str, Any], kind: str, apply_to: str | None) -> InvoiceRef:
+        s = self.settings
+        distributions = self._distributions(doc, "")  # refuses an unmapped tax before anything is written
+        props = {"CustNum": doc["customer_id"], "Type": kind, "InvNum": None,
+                 "InvDate": _mongoose_date(doc["issue_date"]), "DueDate": _mongoose_date(doc["due_date"]),
+                 "Amount": decimal_text(doc["tax_exclusive_total"]), "SalesTax": decimal_text(doc["tax_total"]),
+                 "Ref": doc["number"], "Description": f"{doc['number']} {doc['currency']} "
+                 f"{', '.join(doc.get('orders') or [])}"[:40]}
+        if apply_to is not None:
+            props["ApplyToInvNum"] = apply_to
+        result = await self._ido("POST", f"update/{s.invoice_ido}", f"insert {s.invoice_ido}", params={"refresh": "true"},
+                                 json={"Changes": [_insert(props)]})
+        items = result.get("RefreshItems") or []
         inv_num = next((p["Value"] for p in (items[0].get("Properties") if items else []) if p["Name"] == "InvNum"), None)
         if not inv_num:
-            ref = await self.find_invoice(invoice, idempotency_key)
+            ref = await self._find(doc, kind)
             if ref is None:
-                raise InvoiceRejected(f"infor: {s.invoice_ido} accepted {invoice['number']} but returned no InvNum")
+                raise InvoiceRejected(f"infor: {s.invoice_ido} accepted {doc['number']} but returned no InvNum")
             return ref
-        await self._distribute(invoice, str(inv_num))
+        await self._ido("POST", f"update/{s.distribution_ido}", f"insert {s.distribution_ido}",
+                        json={"Changes": self._distributions(doc, str(inv_num))})
         return InvoiceRef(str(inv_num))
 
-    async def _distribute(self, invoice: Mapping[str, Any], inv_num: str) -> None:
-        s: InforSettings = self.settings  # type: ignore[assignment]
-        changes = [_insert({"CustNum": invoice["customer_id"], "InvNum": inv_num, "InvSeq": "0", "DistSeq": str(ln.number * 10),
-                            "Acct": s.revenue_account, "Amount": decimal_text(ln.net), "TaxCode": f"{ln.tax_category}"
-                            f"{ln.tax_rate.normalize():f}"[:6], "Description": ln.description[:40]})
-                   for ln in invoice_lines(invoice, self.target)]
-        await self._ido("POST", f"update/{s.distribution_ido}", f"insert {s.distribution_ido}", json={"Changes": changes})
+    async def _distribute(self, doc: Mapping[str, Any], inv_num: str) -> None:
+        s = self.settings
+        await self._ido("POST", f"update/{s.distribution_ido}", f"insert {s.distribution_ido}",
+                        json={"Changes": self._distributions(doc, inv_num)})
+
+    def _distributions(self, doc: Mapping[str, Any], inv_num: str) -> list[dict[str, Any]]:
+        """Revenue distributions per line, then one tax distribution per tax group (CSI's tax code)."""
+        s = self.settings
+        rows = [{"CustNum": doc["customer_id"], "InvNum": inv_num, "InvSeq": "0", "DistSeq": str(ln.number * 10),
+                 "Acct": s.revenue_account, "Amount": decimal_text(ln.net)} for ln in invoice_lines(doc, self.target)]
+        for n, tax in enumerate(doc["tax_breakdown"], start=len(rows) + 1):
+            key = rate_key(tax["category"], tax["rate"])
+            if key not in s.tax_codes:
+                raise InvoiceRejected(f'infor: INVOICING_INFOR_TAX_CODES has no entry "{key}"; {doc["number"]} not sent')
+            rows.append({"CustNum": doc["customer_id"], "InvNum": inv_num, "InvSeq": "0", "DistSeq": str(n * 10),
+                         "TaxSystem": "1", "TaxCode": s.tax_codes[key], "TaxBasis": decimal_text(tax["taxable_amount"]),
+                         "Amount": decimal_text(tax["tax_amount"])})
+        return [_insert(r) for r in rows]
 
 
 def _insert(props: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,28 +1,39 @@
-"""Magento / Adobe Commerce target: ``POST /rest/<store>/V1/order/{orderId}/invoice`` (salesInvoiceOrderV1).
+"""Magento / Adobe Commerce target: invoices of Magento's own orders, credit memos against Magento's invoice.
 
-Magento invoices orders, never free-standing documents. Orders that came from Magento
-(lineage platform ``magento``, order key ``magento:<entity_id>``) are invoiced directly. Any
-other invoice (e.g. the contract test's Shopify order) is first mirrored as a Magento order
-with ``PUT /V1/orders/create`` (``ext_order_id`` = our number, offline payment method), then
-invoiced: the realistic way to keep a Magento-run business's sales books complete; set
-``INVOICING_MAGENTO_MIRROR_ORDERS=false`` to reject such invoices instead.
+Magento invoices orders, never free-standing documents, and its REST API has no route that creates
+an order from outside: ``PUT /V1/orders/create``, which an earlier version used to mirror other
+platforms' orders, is in no copy of ``app/code/Magento/Sales/etc/webapi.xml`` that could be read
+(magento/magento2 @e59cdf4; trimmed in tests/fakes/specs/magento_webapi.xml). So an invoice whose
+orders did not come from Magento (lineage ``magento:<entity_id>``) is refused (`InvoiceRejected`,
+naming its orders): only Magento's own orders are invoiced here. Routes used, all in that file:
+``GET /V1/orders/:id``, ``POST /V1/order/:orderId/invoice`` (InvoiceOrderInterface),
+``GET /V1/invoices``, ``POST /V1/invoice/:invoiceId/refund`` (RefundInvoiceInterface: the credit
+memo is linked to Magento's invoice, refunded offline), ``GET /V1/creditmemos``.
+
+Tax: Magento takes no tax amount; it books the tax it computed on the order (each item's
+``tax_amount`` and the order's ``shipping_tax_amount``, pro rata to the quantity invoiced or
+refunded; shipping goes with the order's first invoice). Before invoicing or refunding, the sink
+computes what Magento will book and refuses unless it is our total and tax to the cent. Every line
+of ours must be an item of the order (by SKU) or shipping (a line without SKU).
 Auth: admin bearer token (INVOICING_MAGENTO_ACCESS_TOKEN, or _API_KEY). Errors:
 ``{"message": "… %1 …", "parameters": [...]}``, rendered with their parameters.
 """
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Mapping
 
 from pydantic import Field
 
 from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.settings import PlatformSettings
 from invoicing.exact import json_body
-from invoicing.mapping import invoice_lines, order_ids, reject_credit_notes
+from invoicing.mapping import order_ids, reject_document_charges
+from invoicing.money import ZERO, amount_places, round_amount
+from invoicing.settings import PlatformSettings
 from sinks.auth import StaticBearer
-from sinks.base import InvoiceRef, Sink, raise_for_status
+from sinks.base import InvoiceRef, Sink, original_of, raise_for_status
 
-__all__ = ["MagentoSink", "MagentoSettings"]
+__all__ = ["MagentoSink", "MagentoSettings", "booked_by_magento"]
 
 NOT_ALLOWED = "The order does not allow an invoice to be created."
 
@@ -30,9 +41,7 @@ NOT_ALLOWED = "The order does not allow an invoice to be created."
 class MagentoSettings(PlatformSettings):
     store_code: str = Field("default", description="Store view code in /rest/<store>/V1.")
     capture: bool = Field(False, description="Capture online payments when invoicing Magento orders.")
-    notify: bool = Field(False, description="E-mail the customer Magento's invoice.")
-    mirror_orders: bool = Field(True, description="Mirror non-Magento orders into Magento before invoicing them.")
-    payment_method: str = Field("checkmo", description="Offline payment method for mirrored orders.")
+    notify: bool = Field(False, description="E-mail the customer Magento's invoice and credit memo.")
 
 
 def _magento_message(body: Any) -> str | None:
@@ -50,27 +59,46 @@ def _search(field: str, value: Any) -> dict[str, str]:
     return {f"{p}[field]": field, f"{p}[value]": str(value), f"{p}[condition_type]": "eq"}
 
 
-class MagentoSink(Sink):
-    """Creates one Magento invoice per invoice, its comment carrying our number.
+def booked_by_magento(order: Mapping[str, Any], items: list[tuple[Mapping[str, Any], Decimal]],
+                      shipping: Decimal, shipping_base: Decimal) -> tuple[Decimal, Decimal]:
+    """(total, tax) Magento books for *items* ((order item, qty)) and *shipping* of the order's
+    *shipping_base*: price × qty less the item's discount and plus its tax, pro rata, each rounded."""
+    cent = amount_places(str(order.get("order_currency_code") or "USD"))
+    total = tax = ZERO
+    for it, qty in items:
+        share = qty / Decimal(str(it["qty_ordered"]))
+        line_tax = (Decimal(str(it.get("tax_amount") or 0)) * share).quantize(cent, ROUND_HALF_UP)
+        net = (Decimal(str(it["price"])) * qty).quantize(cent, ROUND_HALF_UP) \
+            - (Decimal(str(it.get("discount_amount") or 0)) * share).quantize(cent, ROUND_HALF_UP)
+        total, tax = total + net + line_tax, tax + line_tax
+    if shipping:
+        ship_tax = (Decimal(str(order.get("shipping_tax_amount") or 0)) * shipping / shipping_base).quantize(cent, ROUND_HALF_UP)
+        total, tax = total + shipping + ship_tax, tax + ship_tax
+    return total, tax
 
-    Delivery guarantee: exactly once per invoice number. Magento has no idempotency key;
-    `find_invoice` resolves the order (lineage, or the mirror order by ``ext_order_id``) and
-    lists ``/V1/invoices`` by ``order_id``, matching our number in the comments. Magento
-    itself refuses to invoice a fully invoiced order ("The order does not allow an invoice
-    to be created."): that answer is looked up and treated as already present.
-    Idempotency key: our invoice number (mirror ``ext_order_id`` and invoice comment).
+
+class MagentoSink(Sink):
+    """One Magento invoice per invoice, one credit memo per credit note, each with our number in its comment.
+
+    Delivery guarantee: exactly once per invoice and credit note number. Magento has no idempotency
+    key; `find_invoice` lists ``/V1/invoices`` of the order and `find_credit_note` lists
+    ``/V1/creditmemos`` of the order, each matching our number in the comments. Magento itself
+    refuses to invoice a fully invoiced order ("The order does not allow an invoice to be
+    created."): that answer is looked up and treated as already present when the invoice there is ours.
+    Idempotency key: our invoice / credit note number (in the document's comment).
     """
 
     target = "magento"
+    rounds_tax_per_line = True
     settings_class = MagentoSettings
+    settings: MagentoSettings
     rate_limit_per_minute = None  # Magento has no default REST rate limit
 
     def _v1(self) -> str:
-        return f"{self.base_url()}/rest/{self.settings.store_code}/V1"  # type: ignore[attr-defined]
+        return f"{self.base_url()}/rest/{self.settings.store_code}/V1"
 
     def _token(self) -> str:
-        s = self.settings
-        tok = s.access_token or s.api_key
+        tok = self.settings.access_token or self.settings.api_key
         if not tok:
             raise ConfigError("magento: INVOICING_MAGENTO_ACCESS_TOKEN (admin token) is not set")
         return tok.get_secret_value()
@@ -82,82 +110,89 @@ class MagentoSink(Sink):
         raise_for_status(r, what=f"magento {what}", message=_magento_message, secrets=[self._token()])
         return r.json()
 
-    async def _order_id(self, invoice: Mapping[str, Any]) -> str | None:
-        own = order_ids(invoice, "magento")
+    @staticmethod
+    def _order_id(doc: Mapping[str, Any]) -> str:
+        own = order_ids(doc, "magento")
+        if not own:
+            raise InvoiceRejected(f"magento: {doc['number']} bills no Magento order ({', '.join(doc.get('orders') or [])}); "
+                                  "Magento invoices only its own orders and its REST API cannot create one from outside")
         if len(own) > 1:
-            raise InvoiceRejected(f"magento: invoice {invoice['number']} bills {len(own)} Magento orders; one invoice per order")
-        if own:
-            return own[0]
-        found = await self._call("GET", "/orders", "search orders", params=_search("ext_order_id", invoice["number"]))
-        items = found.get("items") or []
-        return str(items[0]["entity_id"]) if items else None
+            raise InvoiceRejected(f"magento: {doc['number']} bills {len(own)} Magento orders; one invoice per order")
+        return own[0]
 
-    async def _invoices_of(self, order_id: str) -> list[dict[str, Any]]:
-        found = await self._call("GET", "/invoices", "search invoices", params=_search("order_id", order_id))
-        return list(found.get("items") or [])
-
-    async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
-        order_id = await self._order_id(invoice)
-        if order_id is None:
-            return None
-        for inv in await self._invoices_of(order_id):
-            if any(invoice["number"] in str(c.get("comment", "")) for c in inv.get("comments") or []):
-                return InvoiceRef(str(inv["entity_id"]))
+    async def _ours(self, path: str, order_id: str, number: str) -> dict[str, Any] | None:
+        found = await self._call("GET", path, f"search {path[1:]}", params=_search("order_id", order_id))
+        for doc in found.get("items") or []:
+            if any(number in str(c.get("comment", "")) for c in doc.get("comments") or []):
+                return dict(doc)
         return None
 
-    async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
-        reject_credit_notes(invoice, self.target)
-        s: MagentoSettings = self.settings  # type: ignore[assignment]
-        order_id = await self._order_id(invoice)
-        if order_id is None:
-            if not s.mirror_orders:
-                raise InvoiceRejected(f"magento: invoice {invoice['number']} bills no Magento order "
-                                      f"({', '.join(invoice.get('orders') or [])}); Magento only invoices its own orders")
-            order = await self._call("PUT", "/orders/create", "mirror order", {"entity": self._mirror(invoice)})
-            order_id = str(order["entity_id"])
-        else:
-            order = await self._call("GET", f"/orders/{order_id}", "get order")
+    async def _plan(self, doc: Mapping[str, Any], order_id: str, first_invoice: bool) -> tuple[list[dict[str, Any]], Decimal]:
+        """The order items (``{order_item_id, qty}``) and shipping of *doc*, after checking that Magento will
+        book our total and tax.
+
+        Raises:
+            InvoiceRejected: a line that is not an item of the order, or other figures at Magento.
+        """
+        reject_document_charges(doc, self.target)
+        order = await self._call("GET", f"/orders/{order_id}", "get order")
         by_sku = {it.get("sku"): it for it in order.get("items") or [] if not it.get("parent_item_id")}
-        items = []
-        for ln in invoice_lines(invoice, self.target):
-            it = by_sku.get(ln.sku or f"LINE-{ln.number}")
-            if it is not None:
-                items.append({"order_item_id": it["item_id"], "qty": ln.quantity})
-        if not items:
-            raise InvoiceRejected(f"magento: no line of {invoice['number']} matches an item of order {order_id}")
-        body = {"capture": s.capture, "notify": s.notify, "appendComment": True, "items": items,
-                "comment": {"comment": f"Invoice {invoice['number']} (invoicing pipeline {idempotency_key})",
-                            "is_visible_on_front": 0}}
+        picked, shipping = [], ZERO
+        for ln in doc["lines"]:
+            if not ln.get("sku"):
+                shipping += Decimal(ln["net_amount"])
+            elif ln["sku"] in by_sku:
+                picked.append((by_sku[ln["sku"]], Decimal(ln["quantity"])))
+            else:
+                raise InvoiceRejected(f"magento: line {ln['line_id']} ({ln['sku']}) of {doc['number']} is no item of order {order_id}")
+        base = Decimal(str(order.get("shipping_amount") or 0))
+        if doc["document_type"] == "INVOICE" and shipping != (base if first_invoice else ZERO):
+            raise InvoiceRejected(f"magento: {doc['number']} bills shipping {shipping}; Magento invoices the order's "
+                                  f"{base if first_invoice else ZERO} with this invoice")
+        total, tax = booked_by_magento(order, picked, shipping, base or Decimal(1))
+        ours = round_amount(Decimal(doc["total"]), str(doc["currency"])), round_amount(Decimal(doc["tax_total"]), str(doc["currency"]))
+        if (total, tax) != ours:
+            raise InvoiceRejected(f"magento would book {total} with tax {tax} for {doc['number']} (from order {order_id}'s "
+                                  f"own tax); ours is {ours[0]} with tax {ours[1]}: book it by hand")
+        return [{"order_item_id": it["item_id"], "qty": qty} for it, qty in picked], shipping
+
+    async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
+        order_id = order_ids(invoice, "magento")
+        if len(order_id) != 1:
+            return None
+        found = await self._ours("/invoices", order_id[0], str(invoice["number"]))
+        return InvoiceRef(str(found["entity_id"])) if found else None
+
+    async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
+        order_id = self._order_id(invoice)
+        first = not (await self._call("GET", "/invoices", "search invoices", params=_search("order_id", order_id))).get("items")
+        items, _ = await self._plan(invoice, order_id, first)
+        body = {"capture": self.settings.capture, "notify": self.settings.notify, "appendComment": True, "items": items,
+                "comment": {"comment": f"Invoice {invoice['number']} (invoicing pipeline {idempotency_key})", "is_visible_on_front": 0}}
         try:
             new_id = await self._call("POST", f"/order/{order_id}/invoice", "invoice order", body)
         except InvoiceRejected as exc:
             if NOT_ALLOWED not in str(exc):
                 raise
-            existing = await self._invoices_of(order_id)  # fully invoiced already: ours or someone's
-            if not existing:
+            ours = await self._ours("/invoices", order_id, str(invoice["number"]))  # the lost answer of an earlier try?
+            if ours is None:
                 raise
-            return InvoiceRef(str(existing[0]["entity_id"]))
+            return InvoiceRef(str(ours["entity_id"]))
         return InvoiceRef(str(new_id))
 
-    def _mirror(self, invoice: Mapping[str, Any]) -> dict[str, Any]:
-        buyer, cur = invoice["buyer"], invoice["currency"]
-        addr = buyer.get("address") or {}
-        first, _, last = buyer["name"].partition(" ")
-        items = [{"sku": ln.sku or f"LINE-{ln.number}", "name": ln.description, "product_type": "simple",
-                  "qty_ordered": ln.quantity, "price": ln.unit_price, "base_price": ln.unit_price,
-                  "row_total": ln.net, "base_row_total": ln.net, "tax_percent": ln.tax_rate}
-                 for ln in invoice_lines(invoice, self.target)]
-        return {"ext_order_id": invoice["number"], "customer_email": buyer.get("email") or "",
-                "customer_firstname": first, "customer_lastname": last or first, "customer_is_guest": 1,
-                "order_currency_code": cur, "base_currency_code": cur, "global_currency_code": cur,
-                "store_currency_code": cur, "subtotal": invoice["tax_exclusive_total"],
-                "base_subtotal": invoice["tax_exclusive_total"], "tax_amount": invoice["tax_total"],
-                "base_tax_amount": invoice["tax_total"], "grand_total": invoice["total"],
-                "base_grand_total": invoice["total"], "total_qty_ordered": sum(i["qty_ordered"] for i in items),
-                "state": "processing", "status": "processing", "items": items,
-                "billing_address": {"address_type": "billing", "firstname": first, "lastname": last or first,
-                                    "email": buyer.get("email") or "", "street": [addr.get("line1", "")],
-                                    "city": addr.get("city", ""), "postcode": addr.get("postal_code", ""),
-                                    "country_id": addr.get("country", ""), "telephone": "-"},
-                "payment": {"method": self.settings.payment_method,  # type: ignore[attr-defined]
-                            "additional_information": [f"Mirrored from {', '.join(invoice.get('orders') or [])}"]}}
+    async def find_credit_note(self, note: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
+        order_id = order_ids(note, "magento")
+        if len(order_id) != 1:
+            return None
+        found = await self._ours("/creditmemos", order_id[0], str(note["number"]))
+        return InvoiceRef(str(found["entity_id"])) if found else None
+
+    async def create_credit_note(self, note: Mapping[str, Any], idempotency_key: str, original: InvoiceRef) -> InvoiceRef:
+        order_id = self._order_id(note)
+        items, shipping = await self._plan(note, order_id, False)
+        body = {"items": items, "isOnline": False, "notify": self.settings.notify, "appendComment": True,
+                "comment": {"comment": f"Credit note {note['number']} for {original_of(note)['number']} "
+                                       f"(invoicing pipeline {idempotency_key})", "is_visible_on_front": 0},
+                "arguments": {"shipping_amount": shipping}}
+        new_id = await self._call("POST", f"/invoice/{original.external_id}/refund", "refund invoice", body)
+        return InvoiceRef(str(new_id))

@@ -2,15 +2,29 @@
 
 Delivery guarantee: exactly once per invoice number. The Invoicing v2 spec
 declares no request-idempotency header, so the guard is our number:
-``detail.invoice_number`` (≤25 chars) is unique per merchant, `find_invoice`
-searches it (``POST /v2/invoicing/search-invoices {"invoice_number": …}``) before
-any create, and a create answered ``DUPLICATE_INVOICE_NUMBER`` (a retry after a
-lost response) is resolved by the same search. A draft found there (crash
-between create and send) is sent, not recreated. Before sending, the draft's
-totals are compared with ours; a mismatch deletes the draft and parks the invoice.
-Idempotency key: our invoice number; ``detail.memo`` carries our ``invoice_id``.
+``detail.invoice_number`` (≤127 characters: ``invoice_detail.invoice_number`` maxLength in
+paypal/paypal-rest-api-specifications ``openapi/invoicing_v2.json``; the same file's error list
+still says 25) is unique per merchant, `find_invoice` searches it
+(``POST /v2/invoicing/search-invoices {"invoice_number": …}``; ``search_data.invoice_number`` is
+capped at 25, so a longer number is searched by ``memo``, which carries our ``invoice_id``) before
+any create, and a create answered ``DUPLICATE_INVOICE_NUMBER`` (a retry after a lost response) is
+resolved by the same search. A draft found there (crash between create and send) is sent, not
+recreated. Idempotency key: our invoice number; ``detail.memo`` carries our ``invoice_id``.
+
+Tax is PayPal's own: each item carries ``tax {name, percent}`` and PayPal computes the tax per
+item on its amount after discount, rounded half-up to the cent (the spec's ``invoice_draft``
+example: 10.00 × 7.25 % → 0.73 on shipping, 3.27 and 0.34 on the items, tax_total 4.34);
+``tax.amount`` is read-only. We round VAT per (category, rate) group (EN 16931): when PayPal's
+per-item rounding would give another tax (three lines of 0.13 at 19 %: 0.06, not 0.07), the invoice
+is refused before anything is created (PayPal cannot take our figure), and before sending, the
+draft's totals are compared with ours (a mismatch deletes the draft and parks the invoice).
+
+Credit notes: none (`no_credit_notes`): Invoicing v2 has no credit-note resource; an invoice can
+be cancelled or have a refund recorded against it (``POST /v2/invoicing/invoices/{id}/refunds``,
+a money movement, not a document).
 Auth: OAuth 2.0 client credentials (HTTP Basic) at ``/v1/oauth2/token``.
-Rate limit: not published [U]; 300/min is assumed.
+Rate limit: not published [U]; 300/min is assumed. Requests are validated against the trimmed
+spec in tests/fakes/specs/paypal_invoicing_v2.trimmed.json (tests/sinks/test_paypal_spec.py).
 """
 from __future__ import annotations
 
@@ -22,14 +36,20 @@ import httpx
 from invoicing.errors import InvoiceRejected
 from invoicing.exact import money_str
 from invoicing.mapping import check_mappable
+from invoicing.money import ZERO, round_amount
 from invoicing.settings import PlatformSettings
 from sinks.auth import client_credentials_auth
 from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["PayPalSink", "PayPalSettings", "to_paypal"]
 
-NUMBER_MAX = 25
+NUMBER_MAX = 127  # invoice_detail.invoice_number maxLength
+SEARCH_NUMBER_MAX = 25  # search_data.invoice_number maxLength
 SCOPE_NOTE = "https://uri.paypal.com/services/invoicing"
+NO_CREDIT_NOTES = ("PayPal Invoicing v2 has no credit-note resource: an invoice can only be cancelled or have a refund "
+                   "recorded against it (POST /v2/invoicing/invoices/{invoice_id}/refunds, a money movement); see "
+                   "https://developer.paypal.com/docs/api/invoicing/v2/ and paypal/paypal-rest-api-specifications "
+                   "openapi/invoicing_v2.json")
 
 
 class PayPalSettings(PlatformSettings):
@@ -41,6 +61,23 @@ class PayPalSettings(PlatformSettings):
 
 def _money(amount: Decimal, currency: str) -> dict[str, str]:
     return {"currency_code": currency, "value": money_str(amount, currency)}
+
+
+def per_item_tax_gaps(invoice: Mapping[str, Any]) -> list[str]:
+    """Each (category, rate) whose tax PayPal, rounding per item half-up, would book differently from ours."""
+    cur, sums = str(invoice["currency"]), dict[tuple[str, Decimal], Decimal]()
+    for ln in invoice["lines"]:
+        key = (str(ln["tax_category"]), Decimal(ln["tax_rate"]))
+        sums[key] = sums.get(key, ZERO) + round_amount(Decimal(ln["net_amount"]) * key[1] / 100, cur)
+    return [f"{s['category']} {Decimal(s['rate']).normalize():f} %: {sums.get((str(s['category']), Decimal(s['rate'])), ZERO)} "
+            f"per item, {round_amount(Decimal(s['tax_amount']), cur)} on the group" for s in invoice["tax_breakdown"]
+            if sums.get((str(s["category"]), Decimal(s["rate"])), ZERO) != Decimal(s["tax_amount"])]
+
+
+def _tax_name(invoice: Mapping[str, Any], line: Mapping[str, Any], settings: PayPalSettings) -> str:
+    us = (invoice["seller"].get("address") or {}).get("country") == "US"
+    name = "Sales Tax" if us else settings.tax_name
+    return name if line["tax_category"] == "S" else f"{name} ({line['tax_category']})"
 
 
 def _item(line: Mapping[str, Any], currency: str, tax_name: str) -> dict[str, Any]:
@@ -67,11 +104,15 @@ def to_paypal(invoice: Mapping[str, Any], settings: PayPalSettings) -> dict[str,
     number, cur = str(invoice["number"]), str(invoice["currency"])
     if len(number) > NUMBER_MAX:
         raise InvoiceRejected(f"paypal: invoice_number {number!r} is longer than {NUMBER_MAX} characters")
+    gaps = per_item_tax_gaps(invoice)
+    if gaps:
+        raise InvoiceRejected(f"paypal computes tax per item (tax.amount is read-only) and would book {'; '.join(gaps)} "
+                              f"for {number}: PayPal cannot take our tax; book it by hand")
     buyer, seller = invoice["buyer"], invoice["seller"]
     detail: dict[str, Any] = {"invoice_number": number, "currency_code": cur,
                               "invoice_date": invoice["issue_date"].isoformat(),
                               "payment_term": {"due_date": invoice["due_date"].isoformat()},
-                              "memo": f"invoice_id {invoice['invoice_id']}",
+                              "memo": _memo(invoice),
                               "note": str(invoice.get("payment_terms") or "")[:4000]}
     if invoice.get("purchase_order") or invoice.get("buyer_reference"):
         detail["reference"] = str(invoice.get("purchase_order") or invoice.get("buyer_reference"))[:120]
@@ -89,11 +130,13 @@ def to_paypal(invoice: Mapping[str, Any], settings: PayPalSettings) -> dict[str,
     if seller.get("vat_id"):
         invoicer["tax_id"] = str(seller["vat_id"])[:100]
     return {"detail": detail, "invoicer": invoicer, "primary_recipients": [{"billing_info": billing}],
-            "items": [_item(line, cur, settings.tax_name) for line in invoice["lines"]]}
+            "items": [_item(line, cur, _tax_name(invoice, line, settings)) for line in invoice["lines"]]}
 
 
 class PayPalSink(Sink):
     target = "paypal"
+    rounds_tax_per_line = True
+    no_credit_notes = NO_CREDIT_NOTES
     settings_class = PayPalSettings
     settings: PayPalSettings
     rate_limit_per_minute = 300.0
@@ -113,8 +156,9 @@ class PayPalSink(Sink):
         return r
 
     async def _search(self, invoice: Mapping[str, Any]) -> dict[str, Any] | None:
-        r = await self._call("POST", "/v2/invoicing/search-invoices?page=1&page_size=10&total_required=false", "search",
-                             {"invoice_number": str(invoice["number"])})
+        number = str(invoice["number"])
+        query = {"invoice_number": number} if len(number) <= SEARCH_NUMBER_MAX else {"memo": _memo(invoice)}
+        r = await self._call("POST", "/v2/invoicing/search-invoices?page=1&page_size=10&total_required=false", "search", query)
         for doc in r.json().get("items") or []:
             if (doc.get("detail") or {}).get("invoice_number") == invoice["number"] and doc.get("status") != "CANCELLED":
                 return dict(doc)
@@ -136,7 +180,7 @@ class PayPalSink(Sink):
             if "DUPLICATE_INVOICE_NUMBER" not in str(exc):
                 raise
             found = await self._search(invoice)
-            if found is None or f"invoice_id {invoice['invoice_id']}" not in str((found.get("detail") or {}).get("memo")):
+            if found is None or _memo(invoice) not in str((found.get("detail") or {}).get("memo")):
                 raise
             doc = found
         if doc.get("status", "DRAFT") == "DRAFT":
@@ -151,6 +195,10 @@ class PayPalSink(Sink):
                                   "draft deleted (per-line tax rounding differs)")
         await self._call("POST", f"/v2/invoicing/invoices/{doc['id']}/send", "send",
                          {"send_to_invoicer": False, "send_to_recipient": True})
+
+
+def _memo(invoice: Mapping[str, Any]) -> str:
+    return f"invoice_id {invoice['invoice_id']}"
 
 
 def _view_url(doc: Mapping[str, Any]) -> str | None:

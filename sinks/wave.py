@@ -2,38 +2,54 @@
 
 Delivery guarantee: exactly once per invoice number, by look-up before create:
 Wave has no request idempotency [U], so `find_invoice` queries
-``business(id) { invoices(invoiceNumber: …) }`` [S: filter name from Wave's
-public schema as mirrored, verify on a live business] and the create sets
-``invoiceNumber`` = our number. A create whose answer was lost is found by that
-look-up on the next attempt. Validation failures come back as HTTP 200 with
-``didSucceed: false`` + ``inputErrors`` → `InvoiceRejected` with Wave's messages.
-Wave computes taxes from ``salesTaxId`` per item; when its total differs from
-ours the invoice is deleted (``invoiceDelete``) and parked.
-Idempotency key: our invoice number. Auth: OAuth 2.0 refresh token.
-Rate limit: ≈60 requests/min per token [S].
+``business(id) { invoices(sort: [MODIFIED_AT_ASC], invoiceNumber: …) }`` (``sort`` is non-null on
+``invoices`` and ``customers``) and the create sets ``invoiceNumber`` = our number. A create whose
+answer was lost is found by that look-up on the next attempt. Validation failures come back as
+HTTP 200 with ``didSucceed: false`` + ``inputErrors`` → `InvoiceRejected` with Wave's messages.
+Idempotency key: our invoice number.
+
+Tax is Wave's own: each item carries ``taxes: [{salesTaxId}]``, the business's sales tax for the
+line's (category, rate) from ``INVOICING_WAVE_SALES_TAXES`` (``{"S:19": "<salesTaxId>"}``; a zero-rate
+line carries ``taxes: []``, else Wave applies the product's default sales taxes); `tax_mapping_gaps` names every rate the reference data can produce that has no
+entry, and the worker refuses to start on one. ``InvoiceCreateItemTaxInput.amount`` is deprecated:
+Wave computes the tax per item, rounded to the cent (half-up assumed [U]). When that per-item
+rounding would not give our group tax the invoice is refused before anything is created; Wave's
+total is checked after the create too (a mismatch deletes the invoice and parks it).
+Credit notes: none (`no_credit_notes`): the public API has no credit-note type or mutation.
+Auth: OAuth 2.0 refresh token. Rate limit: ≈60 requests/min per token [S].
+Wave publishes no machine-readable schema file; the requests are validated against the SDL in
+tests/fakes/specs/wave_public.trimmed.graphql, written from Wave's API reference (see its header).
 """
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import httpx
 from pydantic import Field
 
 from invoicing.errors import AuthError, ConfigError, InvoiceRejected, RetriableSinkError
 from invoicing.exact import money_str, qty_str
-from invoicing.mapping import check_mappable
+from invoicing.mapping import check_mappable, rate_key
+from invoicing.money import ZERO, round_amount
 from invoicing.settings import PlatformSettings
 from sinks.auth import refresh_token_auth
-from sinks.base import InvoiceRef, Sink, raise_for_status
+from sinks.base import InvoiceRef, Sink, TaxKey, raise_for_status
 
-__all__ = ["WaveSink", "WaveSettings", "wave_input"]
+__all__ = ["WaveSink", "WaveSettings", "wave_input", "per_item_tax_gaps"]
+
+NO_CREDIT_NOTES = ("Wave's public API has no credit notes: its schema reference lists invoice mutations only "
+                   "(invoiceCreate, invoicePatch, invoiceClone, invoiceDelete, invoiceSend, invoiceApprove, "
+                   "invoiceMarkSent), https://developer.waveapps.com/hc/en-us/articles/360019968212-API-Reference; "
+                   "Wave's own answer is to write the invoice off, "
+                   "https://support.waveapps.com/hc/en-us/articles/115000031243-How-to-write-off-an-invoice")
 
 FIND = """query FindInvoice($businessId: ID!, $number: String!) {
-  business(id: $businessId) { invoices(invoiceNumber: $number, page: 1, pageSize: 10) {
+  business(id: $businessId) { invoices(invoiceNumber: $number, page: 1, pageSize: 10, sort: [MODIFIED_AT_ASC]) {
     edges { node { id invoiceNumber status viewUrl total { value } } } } } }"""
 FIND_CUSTOMER = """query FindCustomer($businessId: ID!, $email: String!) {
-  business(id: $businessId) { customers(email: $email, page: 1, pageSize: 10) { edges { node { id email } } } } }"""
+  business(id: $businessId) { customers(email: $email, page: 1, pageSize: 10, sort: [NAME_ASC]) {
+    edges { node { id email } } } } }"""
 CREATE_CUSTOMER = """mutation CreateCustomer($input: CustomerCreateInput!) {
   customerCreate(input: $input) { didSucceed inputErrors { message code path } customer { id } } }"""
 CREATE = """mutation CreateInvoice($input: InvoiceCreateInput!) {
@@ -47,7 +63,23 @@ class WaveSettings(PlatformSettings):
     base_url: str | None = "https://gql.waveapps.com/graphql/public"
     token_url: str | None = "https://api.waveapps.com/oauth2/token/"
     product_id: str | None = Field(None, description="Wave product (item) id used on every line.")
-    sales_taxes: dict[str, str] = Field(default_factory=dict, description='salesTaxId per "<category>/<rate>".')
+    sales_taxes: dict[str, str] = Field(default_factory=dict, description='JSON: salesTaxId per "<category>:<rate>", e.g. {"S:19": "…"}.')
+
+
+def _sales_tax(settings: WaveSettings, category: str, rate: Decimal) -> str | None:
+    key = rate_key(category, rate)
+    return settings.sales_taxes.get(key) or settings.sales_taxes.get(key.replace(":", "/"))
+
+
+def per_item_tax_gaps(invoice: Mapping[str, Any]) -> list[str]:
+    """Each (category, rate) whose tax Wave, rounding per item, would book differently from ours."""
+    cur, sums = str(invoice["currency"]), dict[TaxKey, Decimal]()
+    for ln in invoice["lines"]:
+        key = (str(ln["tax_category"]), Decimal(ln["tax_rate"]))
+        sums[key] = sums.get(key, ZERO) + round_amount(Decimal(ln["net_amount"]) * key[1] / 100, cur)
+    return [f"{rate_key(str(s['category']), Decimal(s['rate']))}: {sums.get((str(s['category']), Decimal(s['rate'])), ZERO)} per item, "
+            f"{round_amount(Decimal(s['tax_amount']), cur)} on the group" for s in invoice["tax_breakdown"]
+            if sums.get((str(s["category"]), Decimal(s["rate"])), ZERO) != Decimal(s["tax_amount"])]
 
 
 def wave_input(invoice: Mapping[str, Any], business: str, customer: str, settings: WaveSettings) -> dict[str, Any]:
@@ -64,11 +96,18 @@ def wave_input(invoice: Mapping[str, Any], business: str, customer: str, setting
                         description=f"{line['description']} ({qty_str(line['quantity'])} x {qty_str(line['unit_price'])}, "
                                     f"less {money_str(line['allowance'], cur)})")
         if rate:
-            key = f"{line['tax_category']}/{rate.normalize():f}"
-            if key not in settings.sales_taxes:
-                raise InvoiceRejected(f"wave: no salesTaxId configured for tax {key} (INVOICING_WAVE_SALES_TAXES)")
-            item["taxes"] = [{"salesTaxId": settings.sales_taxes[key]}]
+            tax = _sales_tax(settings, str(line["tax_category"]), rate)
+            if tax is None:
+                raise InvoiceRejected(f"wave: no salesTaxId for {rate_key(str(line['tax_category']), rate)} "
+                                      "(INVOICING_WAVE_SALES_TAXES)")
+            item["taxes"] = [{"salesTaxId": tax}]
+        else:
+            item["taxes"] = []
         items.append(item)
+    gaps = per_item_tax_gaps(invoice)
+    if gaps:
+        raise InvoiceRejected(f"wave computes tax per item (the tax amount input is deprecated) and would book "
+                              f"{'; '.join(gaps)} for {invoice['number']}: Wave cannot take our tax; book it by hand")
     out: dict[str, Any] = {"businessId": business, "customerId": customer, "status": "SAVED", "currency": cur,
                            "invoiceNumber": str(invoice["number"]), "invoiceDate": invoice["issue_date"].isoformat(),
                            "dueDate": invoice["due_date"].isoformat(), "items": items,
@@ -80,6 +119,8 @@ def wave_input(invoice: Mapping[str, Any], business: str, customer: str, setting
 
 class WaveSink(Sink):
     target = "wave"
+    rounds_tax_per_line = True
+    no_credit_notes = NO_CREDIT_NOTES
     settings_class = WaveSettings
     settings: WaveSettings
     rate_limit_per_minute = 60.0
@@ -90,6 +131,10 @@ class WaveSink(Sink):
         self.auth = refresh_token_auth("wave", s, self.client)
         if not (s.tenant and s.product_id):
             raise ConfigError("wave: INVOICING_WAVE_TENANT (businessId) and INVOICING_WAVE_PRODUCT_ID are required")
+
+    def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:
+        return [f'INVOICING_WAVE_SALES_TAXES has no entry "{rate_key(cat, rate)}"' for cat, rate in sorted(taxes)
+                if Decimal(rate) and _sales_tax(self.settings, cat, Decimal(rate)) is None]
 
     async def _gql(self, query: str, variables: dict[str, Any], what: str) -> dict[str, Any]:
         r = await self.client.post(self.base_url(), json={"query": query, "variables": variables}, auth=self.auth)

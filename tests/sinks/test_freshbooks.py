@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected
+from sinks.delivery import deliver
 from sinks.freshbooks import FreshBooksSink
 from tests.fakes.targets._token_issuer import REFRESH, SECRET, dec_json
 from tests.fakes.targets.freshbooks import ACCOUNT, CLIENT, FakeFreshBooks, errors
@@ -30,7 +31,7 @@ async def test_body_maps_lines_as_decimal_strings_tax_currency_and_number(fake: 
     assert [ln["unit_cost"] for ln in sent["lines"]] == [{"amount": "6890.00", "code": "EUR"}, {"amount": "1785.50", "code": "EUR"},
                                                          {"amount": "1120.00", "code": "EUR"}, {"amount": "1249.90", "code": "EUR"},
                                                          {"amount": "49.00", "code": "EUR"}]
-    assert [ln["qty"] for ln in sent["lines"]] == ["5", "1", "2", "3", "1"]
+    assert [ln["qty"] for ln in sent["lines"]] == [5, 1, 2, 3, 1]
     assert {(ln["taxName1"], ln["taxAmount1"]) for ln in sent["lines"]} == {("MwSt", "19")}
     assert Decimal(fake.created[ref.external_id]["amount"]["amount"]) == inv["total"]
 
@@ -57,3 +58,38 @@ async def test_token_refreshed_on_401_secrets_absent(fake: FakeFreshBooks) -> No
         await sink.close()
     assert SECRET not in str(err.value) and REFRESH not in str(err.value) and "tok-" not in str(err.value)
     assert "HTTP 401" in str(err.value)
+
+
+async def test_credit_note_is_applied_to_the_invoice_by_a_credit_payment_once(fake: FakeFreshBooks) -> None:
+    inv = sample_invoice(47, targets=("freshbooks",))
+    note = sample_invoice(47, targets=("freshbooks",), document_type="CREDIT_NOTE")
+    sink = make_sink()
+    try:
+        invoice_id = (await deliver(sink, inv, sink.pipeline)).external_id
+        first = await deliver(sink, note, sink.pipeline)
+        again = await deliver(sink, note, sink.pipeline)
+    finally:
+        await sink.close()
+    assert (first.status, again.status) == ("DELIVERED", "ALREADY_PRESENT") and first.external_id == again.external_id
+    (credit,) = fake.credit_notes.values()
+    assert credit["credit_number"] == note["number"] and credit["credit_type"] == "goodwill"
+    assert Decimal(credit["amount"]["amount"]) == note["total"]
+    (payment,) = fake.payments.values()
+    assert (payment["type"], str(payment["invoiceid"]), str(payment["creditid"])) == ("Credit", invoice_id, first.external_id)
+    assert Decimal(fake.invoices[int(str(invoice_id))]["outstanding"]["amount"]) == inv["total"] - note["total"]
+
+
+async def test_tax_names_per_rate_come_from_the_mapping_and_zero_rates_carry_none(
+        fake: FakeFreshBooks, monkeypatch: pytest.MonkeyPatch) -> None:
+    sink = make_sink()
+    try:
+        assert sink.tax_mapping_gaps({("S", Decimal("6.2500")), ("K", Decimal("0.0000"))}) == []
+        assert sink.tax_mapping_gaps({("S", Decimal("12.3400"))}) == [
+            'INVOICING_FRESHBOOKS_ID_MAP has no entry "tax:S:12.34" (the FreshBooks tax name)']
+        ref = await sink.create_invoice(sample_invoice(2), "k-2")  # intra-EU supply: K and AE at 0 %
+    finally:
+        await sink.close()
+    assert all("taxName1" not in ln for ln in fake.created[ref.external_id]["lines"])
+    monkeypatch.setenv("INVOICING_FRESHBOOKS_ID_MAP", f'{{"customer:*": "{CLIENT}"}}')
+    with pytest.raises(InvoiceRejected, match='"tax:S:19"'):
+        await create_once(make_sink(), sample_invoice(7))

@@ -8,6 +8,7 @@ import pytest
 from invoicing.errors import AuthError, InvoiceRejected
 from sinks.delivery import deliver
 from sinks.infor import InforSink
+from tests.fakes.target_base import Booked
 from tests.fakes.targets.infor import CLIENT_SECRET, SAAK, SASK, InforFake, mongoose_error
 from tests.support import deliver_once, find_once, sample_invoice, sink_under_test
 
@@ -27,8 +28,13 @@ async def test_header_and_distributions_are_exact(fake: InforFake) -> None:
     assert (head["Ref"], head["CustNum"], head["Type"]) == (inv["number"], inv["customer_id"], "I")
     assert (head["InvDate"], head["DueDate"]) == ("20261124 00:00:00.000", "20261224 00:00:00.000")
     assert Decimal(head["Amount"]) == inv["tax_exclusive_total"] and Decimal(head["SalesTax"]) == inv["tax_total"]
-    assert [Decimal(d["Amount"]) for d in fake.distributions] == [ln["net_amount"] for ln in inv["lines"]]
+    revenue = [d for d in fake.distributions if not d.get("TaxSystem")]
+    taxes = [d for d in fake.distributions if d.get("TaxSystem")]
+    assert [Decimal(d["Amount"]) for d in revenue] == [ln["net_amount"] for ln in inv["lines"]]
+    assert [(d["TaxSystem"], d["TaxCode"], Decimal(d["TaxBasis"]), Decimal(d["Amount"])) for d in taxes] == \
+        [("1", "DE19", t["taxable_amount"], t["tax_amount"]) for t in inv["tax_breakdown"]]
     assert all(d["InvNum"] == result.external_id for d in fake.distributions)
+    assert fake.booked[result.external_id] == Booked("invoice", inv["total"], inv["tax_total"], None)
     grant = fake.token_requests[0]
     assert (grant["grant_type"], grant["username"], grant["password"]) == ("password", SAAK, SASK)
 
@@ -43,7 +49,7 @@ async def test_header_without_distributions_is_repaired_on_redelivery(fake: Info
     finally:
         await sink.close()
     assert result.status == "ALREADY_PRESENT" and result.external_id == ref.external_id
-    assert len(fake.created) == 1 and len(fake.distributions) == len(inv["lines"])
+    assert len(fake.created) == 1 and len(fake.distributions) == len(inv["lines"]) + len(inv["tax_breakdown"])
 
 
 async def test_token_refreshed_on_401(fake: InforFake) -> None:
@@ -85,3 +91,33 @@ async def test_bad_service_account_is_auth_error_without_secrets(fake: InforFake
     with pytest.raises(AuthError) as err:
         await find_once(make_sink(), inv)
     assert CLIENT_SECRET not in str(err.value) and SASK not in str(err.value)
+
+
+async def test_credit_memo_applies_to_csis_invoice_number_not_ours(fake: InforFake) -> None:
+    inv = sample_invoice(2, targets=("infor",))
+    note = sample_invoice(2, targets=("infor",), document_type="CREDIT_NOTE")
+    sink = make_sink()
+    try:
+        first = await deliver(sink, inv, sink.pipeline)
+        credited = await deliver(sink, note, sink.pipeline)
+        again = await deliver(sink, note, sink.pipeline)
+    finally:
+        await sink.close()
+    assert (first.status, credited.status, again.status) == ("DELIVERED", "DELIVERED", "ALREADY_PRESENT"), credited.detail
+    memo = fake.created[credited.external_id]
+    assert (memo["Type"], memo["Ref"], memo["ApplyToInvNum"]) == ("C", note["number"], first.external_id)
+    assert memo["ApplyToInvNum"] != inv["number"] and first.external_id.isdigit()
+    assert (Decimal(memo["Amount"]), Decimal(memo["SalesTax"])) == (note["tax_exclusive_total"], note["tax_total"])
+    codes = {d["TaxCode"] for d in fake.distributions if d["InvNum"] == credited.external_id and d.get("TaxSystem")}
+    assert codes == {"EUIC", "EURC"}  # K and AE: CSI's own codes, each its own tax line
+    assert fake.booked[credited.external_id] == Booked("credit_note", note["total"], note["tax_total"], first.external_id)
+
+
+async def test_an_unmapped_tax_is_named_and_nothing_is_written(fake: InforFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICING_INFOR_TAX_CODES", '{"S:19": "DE19"}')
+    sink = make_sink()
+    assert sink.tax_mapping_gaps({("S", Decimal("19.0000")), ("K", Decimal("0.0000"))}) == [
+        'INVOICING_INFOR_TAX_CODES has no entry "K:0" (the CSI tax code of that rate)']
+    result = await deliver_once(sink, sample_invoice(2, targets=("infor",)))
+    assert result.status == "PARKED" and 'no entry "K:0"' in (result.detail or "")
+    assert not fake.created and not fake.distributions

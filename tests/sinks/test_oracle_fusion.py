@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected
 from sinks.oracle_fusion import OracleFusionSink
+from sinks.delivery import deliver
+from tests.fakes.target_base import Booked
 from tests.fakes.targets.oracle_fusion import CLIENT_SECRET, PASSWORD, OracleFusionFake, oracle_error
 from tests.support import deliver_once, find_once, sample_invoice, sink_under_test
 
@@ -34,7 +37,11 @@ async def test_receivables_invoice_body_is_exact(fake: OracleFusionFake) -> None
     assert [(ln["LineNumber"], ln["Description"], ln["Quantity"], ln["UnitSellingPrice"])
             for ln in body["receivablesInvoiceLines"]] == \
         [(i, ln["description"], ln["quantity"], ln["unit_price"]) for i, ln in enumerate(inv["lines"], 1)]
-    assert fake.created[result.external_id]["EnteredAmount"] == inv["line_total"]
+    taxes = [t for ln in body["receivablesInvoiceLines"] for t in ln["receivablesInvoiceLineTaxLines"]]
+    assert {(t["TaxRegimeCode"], t["TaxRateCode"]) for t in taxes} == {("US SALES TAX", "MA 6.25")}
+    assert sum(t["TaxAmount"] for t in taxes) == inv["tax_total"]  # manual tax lines: the group's tax, shared per line
+    assert fake.created[result.external_id]["EnteredAmount"] == inv["total"]
+    assert fake.booked[result.external_id] == Booked("invoice", inv["total"], inv["tax_total"])
     find = next(r for r in fake.requests if r.method == "GET")
     assert find.query["q"] == f"TransactionNumber='{inv['number']}' and TransactionSource='Invoicing Pipeline'"
 
@@ -98,3 +105,55 @@ async def test_error_body_variants_are_read(fake: OracleFusionFake) -> None:
         assert getattr(err.value, "retry_after", None) == 3 and "Service down for patching" in str(err.value)
     finally:
         await sink.close()
+
+
+async def test_credit_memo_is_created_on_account_then_applied_to_oracles_invoice(fake: OracleFusionFake) -> None:
+    inv = sample_invoice(7, targets=("oracle-fusion",))
+    note = sample_invoice(7, targets=("oracle-fusion",), document_type="CREDIT_NOTE")
+    sink = make_sink()
+    try:
+        first = await deliver(sink, inv, sink.pipeline)
+        credited = await deliver(sink, note, sink.pipeline)
+        again = await deliver(sink, note, sink.pipeline)
+    finally:
+        await sink.close()
+    assert (first.status, credited.status, again.status) == ("DELIVERED", "DELIVERED", "ALREADY_PRESENT"), credited.detail
+    memo = fake.credit_memos[credited.external_id]
+    assert (memo["TransactionNumber"], memo["TransactionType"], memo["CreditMemoCurrency"]) == (note["number"], "Credit Memo", "EUR")
+    assert all(ln["UnitSellingPrice"] < 0 and ln["LineQuantityCredit"] > 0 for ln in memo["receivablesCreditMemoLines"])
+    assert memo["TransactionBalanceDue"] == 0  # fully applied
+    (application,) = fake.applications
+    assert application["invoice"] == int(first.external_id) and Decimal(application["AmountApplied"]) == note["total"]
+    assert fake.booked[credited.external_id] == Booked("credit_note", note["total"], note["tax_total"], first.external_id)
+
+
+async def test_a_credit_memo_left_unapplied_by_a_crash_is_applied_on_redelivery(fake: OracleFusionFake) -> None:
+    inv = sample_invoice(7, targets=("oracle-fusion",))
+    note = sample_invoice(7, targets=("oracle-fusion",), document_type="CREDIT_NOTE")
+    sink = make_sink()
+    try:
+        await deliver(sink, inv, sink.pipeline)
+        original = fake.handle
+
+        def lose_the_apply(req: Any) -> Any:
+            return oracle_error(503, ("FND-5000", "down")) if "CreditMemoService" in req.path else original(req)
+
+        fake.handle = lose_the_apply  # type: ignore[method-assign]
+        first = await deliver(sink, note, sink.pipeline)
+        fake.handle = original  # type: ignore[method-assign]
+        assert first.status == "PARKED" and first.retriable and len(fake.credit_memos) == 1
+        again = await deliver(sink, note, sink.pipeline)
+    finally:
+        await sink.close()
+    assert again.status == "ALREADY_PRESENT" and len(fake.credit_memos) == 1 and len(fake.applications) == 1
+    assert fake.booked[again.external_id or ""].linked_to is not None
+
+
+async def test_an_unmapped_tax_rate_is_named_and_nothing_is_sent(fake: OracleFusionFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICING_ORACLE_FUSION_TAX_RATES", '{"S:19": "DE VAT/DE VAT STANDARD", "S:6.25": "US"}')
+    sink = make_sink()
+    assert sink.tax_mapping_gaps({("S", Decimal("19.0000")), ("S", Decimal("6.2500"))}) == [
+        'INVOICING_ORACLE_FUSION_TAX_RATES has no entry "S:6.25" ("<TaxRegimeCode>/<TaxRateCode>")']
+    result = await deliver_once(sink, sample_invoice(5, targets=("oracle-fusion",)))
+    assert result.status == "PARKED" and 'no entry "S:6.25"' in (result.detail or "")
+    assert not [r for r in fake.requests if r.method == "POST"]

@@ -9,7 +9,8 @@ import pytest
 
 from invoicing.errors import InvoiceRejected
 from sinks.delivery import deliver
-from sinks.paypal import PayPalSink, to_paypal
+from invoicing.settings import platform_settings
+from sinks.paypal import PayPalSettings, PayPalSink, to_paypal
 from tests.fakes.targets import paypal as fake_paypal
 from tests.support import deliver_once, sample_invoice, sink_under_test
 
@@ -82,3 +83,45 @@ async def test_schema_violation_is_rejected_with_paypals_details(fake: fake_payp
             await sink._call("POST", "/v2/invoicing/invoices", "create", body)
     finally:
         await sink.close()
+
+
+async def test_vat_reaches_paypal_as_item_tax_in_paypals_arithmetic(fake: fake_paypal.PayPalFake) -> None:
+    inv = sample_invoice(13, targets=("paypal",))
+    result = await deliver_once(make_sink(), inv)
+    assert result.status == "DELIVERED", result.detail
+    doc = fake.created[result.external_id or ""]
+    assert [it["tax"] for it in doc["items"]] == [{"name": "VAT", "percent": "19"}] * len(inv["lines"])
+    assert not any(it["name"].startswith("VAT") for it in doc["items"]), "no VAT item booked as revenue"
+    assert (fake.booked[doc["id"]].tax, fake.booked[doc["id"]].total) == (inv["tax_total"], inv["total"])
+
+
+async def test_us_sales_tax_and_zero_rated_items_are_named_for_what_they_are(fake: fake_paypal.PayPalFake) -> None:
+    us, eu = sample_invoice(5, targets=("paypal",)), sample_invoice(2, targets=("paypal",))
+    for inv in (us, eu):
+        assert (await deliver_once(make_sink(), inv)).status == "DELIVERED"
+    names = {it["tax"]["name"] for d in fake.created.values() for it in d["items"]}
+    assert names == {"Sales Tax", "VAT (K)", "VAT (AE)"}
+
+
+async def test_per_item_rounding_that_misses_our_tax_is_refused_before_anything_is_created(fake: fake_paypal.PayPalFake) -> None:
+    inv = sample_invoice(4, targets=("paypal",), lines=[("KS-FLT-01", "1", "0.13")] * 3)
+    result = await deliver_once(make_sink(), inv)
+    assert result.status == "PARKED" and not result.retriable
+    assert "S 19 %: 0.06 per item, 0.07 on the group" in (result.detail or "")
+    assert not [r for r in fake.requests if r.path == "/v2/invoicing/invoices"], "nothing created"
+
+
+async def test_invoice_numbers_up_to_127_characters_are_created_and_found_by_memo(fake: fake_paypal.PayPalFake) -> None:
+    inv = dict(sample_invoice(56, targets=("paypal",)), number="INV-" + "7" * 123)
+    sink = make_sink()
+    try:
+        first = await deliver(sink, inv, sink.pipeline)
+        again = await deliver(sink, inv, sink.pipeline)
+    finally:
+        await sink.close()
+    assert (first.status, again.status, again.external_id) == ("DELIVERED", "ALREADY_PRESENT", first.external_id)
+    searches = [r.json() for r in fake.requests if r.path == "/v2/invoicing/search-invoices"]
+    assert searches and all(s == {"memo": f"invoice_id {inv['invoice_id']}"} for s in searches)
+    too_long = dict(inv, number="INV-" + "7" * 124)
+    with pytest.raises(InvoiceRejected, match="longer than 127"):
+        to_paypal(too_long, platform_settings("paypal", PayPalSettings))

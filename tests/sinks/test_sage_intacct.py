@@ -8,6 +8,8 @@ import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected
 from sinks.sage_intacct import SageIntacctSink
+from sinks.delivery import deliver
+from tests.fakes.target_base import Booked
 from tests.fakes.targets.sage_intacct import CLIENT_SECRET, USERNAME, SageIntacctFake, ia_error
 from tests.support import deliver_once, find_once, sample_invoice, sink_under_test
 
@@ -28,12 +30,14 @@ async def test_ar_invoice_body_is_exact(fake: SageIntacctFake) -> None:
     assert body["customer"] == {"id": inv["customer_id"]} and inv["customer_id"] in fake.customers
     assert body["currency"] == {"txnCurrency": "EUR"}
     assert (body["invoiceDate"], body["dueDate"]) == ("2026-11-24", "2026-12-24")
-    revenue = [ln for ln in body["lines"] if ln["glAccount"]["id"] == "4000"]
-    tax = [ln for ln in body["lines"] if ln["glAccount"]["id"] == "2200"]
-    assert [Decimal(ln["txnAmount"]) for ln in revenue] == [ln["net_amount"] for ln in inv["lines"]]
-    assert [ln["txnAmount"] for ln in revenue][0] == "34450.00"  # a decimal string, as Intacct documents
-    assert [Decimal(ln["txnAmount"]) for ln in tax] == [t["tax_amount"] for t in inv["tax_breakdown"]]
+    assert all(ln["glAccount"]["id"] == "4000" for ln in body["lines"])  # no tax booked as a GL line
+    assert [Decimal(ln["txnAmount"]) for ln in body["lines"]] == [ln["net_amount"] for ln in inv["lines"]]
+    assert [ln["txnAmount"] for ln in body["lines"]][0] == "34450.00"  # a decimal string, as Intacct documents
+    entries = [e for ln in body["lines"] for e in ln["taxEntries"]]
+    assert {(e["orderEntryTaxDetail"]["id"], e["taxRate"]) for e in entries} == {("DE Sales 19", Decimal("19.00"))}
+    assert sum(Decimal(e["txnTaxAmount"]) for e in entries) == inv["tax_total"]
     assert Decimal(body["totalTxnAmount"]) == inv["total"]
+    assert fake.booked[result.external_id] == Booked("invoice", inv["total"], inv["tax_total"])
     assert fake.token_requests[0]["grant_type"] == "client_credentials"
     assert fake.token_requests[0]["username"] == USERNAME
 
@@ -105,8 +109,32 @@ async def test_an_error_inside_a_200_is_not_read_as_not_found(fake: SageIntacctF
         await sink.close()
 
 
-async def test_credit_notes_are_rejected_clearly(fake: SageIntacctFake) -> None:
-    inv = sample_invoice(7, targets=("sage-intacct",), document_type="CREDIT_NOTE")
-    result = await deliver_once(make_sink(), inv)
-    assert result.status == "PARKED" and "credit note" in (result.detail or "")
+async def test_credit_note_is_an_ar_adjustment_against_intaccts_invoice(fake: SageIntacctFake) -> None:
+    inv = sample_invoice(4, targets=("sage-intacct",), lines=[("KS-FLT-01", "1", "0.13")] * 3)
+    note = sample_invoice(4, targets=("sage-intacct",), lines=[("KS-FLT-01", "1", "0.13")] * 3, document_type="CREDIT_NOTE")
+    sink = make_sink()
+    try:
+        first = await deliver(sink, inv, sink.pipeline)
+        credited = await deliver(sink, note, sink.pipeline)
+        again = await deliver(sink, note, sink.pipeline)
+    finally:
+        await sink.close()
+    assert (first.status, credited.status, again.status) == ("DELIVERED", "DELIVERED", "ALREADY_PRESENT"), credited.detail
+    adj = fake.adjustments[credited.external_id]
+    assert (adj["adjustmentNumber"], adj["documentNumber"]) == (note["number"], inv["number"])
+    assert [ln["txnCurrency"]["amount"] for ln in adj["lines"]] == ["-0.13"] * 3  # a credit memo: negative amounts
+    assert [ln["taxEntries"][0]["txnTaxAmount"] for ln in adj["lines"]] == ["-0.03", "-0.02", "-0.02"]  # 0.07, as issued
+    assert fake.booked[credited.external_id] == Booked("credit_note", note["total"], Decimal("0.07"), first.external_id)
+    query = [r.json() for r in fake.requests if r.path.endswith("/query") and b"adjustment" in r.body][0]
+    assert query["filters"] == [{"$eq": {"adjustmentNumber": note["number"]}}]
+
+
+async def test_an_unmapped_tax_detail_is_named_and_nothing_is_sent(fake: SageIntacctFake,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICING_SAGE_INTACCT_TAX_DETAILS", '{"S:19": "DE Sales 19"}')
+    sink = make_sink()
+    assert sink.tax_mapping_gaps({("S", Decimal("19.0000")), ("G", Decimal("0.0000"))}) == [
+        'INVOICING_SAGE_INTACCT_TAX_DETAILS has no entry "G:0" (the Order Entry tax detail id)']
+    result = await deliver_once(sink, sample_invoice(3, targets=("sage-intacct",)))  # an export, G 0 %
+    assert result.status == "PARKED" and 'no entry "G:0"' in (result.detail or "")
     assert not fake.created

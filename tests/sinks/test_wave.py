@@ -58,3 +58,28 @@ async def test_total_mismatch_deletes_and_parks(fake: fake_wave.WaveFake) -> Non
     inv["total"] += Decimal("0.01")
     result = await deliver_once(make_sink(), inv)
     assert result.status == "PARKED" and "invoice deleted" in (result.detail or "") and not fake.created
+
+
+async def test_zero_rated_lines_send_no_sales_tax_so_the_products_default_stays_off(fake: fake_wave.WaveFake) -> None:
+    inv = sample_invoice(2, targets=("wave",))  # K and AE at 0 %
+    result = await deliver_once(make_sink(), inv)
+    assert result.status == "DELIVERED", result.detail
+    (doc,) = fake.created.values()
+    assert all(item["taxes"] == [] for item in doc["items"])
+    assert fake.booked[doc["id"]].tax == 0 and fake.booked[doc["id"]].total == inv["total"]
+
+
+def test_every_non_zero_rate_needs_a_sales_tax(fake: fake_wave.WaveFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    from invoicing.samples.invoices import demo_reference
+
+    taxes = demo_reference().possible_taxes()
+    assert make_sink().tax_mapping_gaps(taxes) == []
+    monkeypatch.setenv("INVOICING_WAVE_SALES_TAXES", '{"S:19": "x", "S:4": "y"}')
+    assert make_sink().tax_mapping_gaps(taxes) == [f'INVOICING_WAVE_SALES_TAXES has no entry "S:{r}"' for r in ("6.25", "6.5", "7.25")]
+
+
+async def test_per_item_rounding_that_misses_our_tax_is_refused_before_anything_is_created(fake: fake_wave.WaveFake) -> None:
+    inv = sample_invoice(4, targets=("wave",), lines=[("KS-FLT-01", "1", "0.13")] * 3)
+    with pytest.raises(InvoiceRejected, match="S:19: 0.06 per item, 0.07 on the group"):
+        await create_once(make_sink(), inv)
+    assert not fake.requests

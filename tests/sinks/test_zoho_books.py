@@ -1,4 +1,5 @@
-"""Zoho Books sink against the local Zoho Books stand-in."""
+"""Zoho Books sink against the local Zoho Books stand-in: body, tax ids per (category, rate), credit notes
+credited to the invoice."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -6,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
-from sinks.zoho_books import ZohoBooksSink
+from sinks.delivery import deliver
+from sinks.zoho_books import ZohoBooksSink, to_zoho_credit_note
 from tests.fakes.targets._token_issuer import REFRESH, SECRET
 from tests.fakes.targets.zoho_books import CUSTOMER, ORG, FakeZohoBooks
 from tests.support import create_once, sample_invoice, sink_under_test
@@ -87,4 +89,57 @@ async def test_missing_tax_mapping_rejected(fake: FakeZohoBooks, monkeypatch: py
     inv = sample_invoice(7)
     with pytest.raises(InvoiceRejected, match="INVOICING_ZOHO_BOOKS_ID_MAP"):
         await create_once(make_sink(), inv)
+    assert not fake.created
+
+
+async def test_credit_note_is_credited_to_the_sent_invoice_once(fake: FakeZohoBooks) -> None:
+    inv = sample_invoice(44, targets=("zoho-books",))
+    note = sample_invoice(44, targets=("zoho-books",), document_type="CREDIT_NOTE")
+    sink = make_sink()
+    try:
+        invoice_id = (await deliver(sink, inv, sink.pipeline)).external_id
+        first = await deliver(sink, note, sink.pipeline)
+        again = await deliver(sink, note, sink.pipeline)
+    finally:
+        await sink.close()
+    assert (first.status, again.status) == ("DELIVERED", "ALREADY_PRESENT") and first.external_id == again.external_id
+    invoice = fake.invoices[str(invoice_id)]
+    assert invoice["status"] == "sent" and invoice["balance"] == 0
+    stored = fake.creditnotes[str(first.external_id)]
+    assert stored["creditnote_number"] == note["number"] and stored["reference_number"] == inv["number"]
+    assert [c["invoice_id"] for c in stored["credited"]] == [invoice_id]
+    assert stored["tax_total"] == note["tax_total"] and stored["total"] == note["total"]
+    create = next(r for r in fake.requests if r.method == "POST" and r.path == "/books/v3/creditnotes")
+    assert create.query == {"organization_id": ORG, "ignore_auto_number_generation": "true"}
+
+
+async def test_credit_note_created_before_a_crash_is_reused_and_credited_once(fake: FakeZohoBooks) -> None:
+    inv = sample_invoice(45, targets=("zoho-books",))
+    note = sample_invoice(45, targets=("zoho-books",), document_type="CREDIT_NOTE")
+    sink = make_sink()
+    try:
+        await deliver(sink, inv, sink.pipeline)
+        await sink._call("POST", "/creditnotes", "crash", to_zoho_credit_note(note, sink.settings),
+                         ignore_auto_number_generation="true")  # Zoho took it; the worker died before crediting
+        assert await sink.find_credit_note(note, note["invoice_id"]) is None
+        result = await deliver(sink, note, sink.pipeline)
+    finally:
+        await sink.close()
+    assert result.status == "DELIVERED" and len(fake.creditnotes) == 1
+    assert fake.booked[str(result.external_id)].linked_to is not None
+
+
+async def test_every_category_and_rate_needs_its_tax_id(fake: FakeZohoBooks, monkeypatch: pytest.MonkeyPatch) -> None:
+    sink = make_sink()
+    try:
+        assert sink.tax_mapping_gaps({("S", Decimal("19.0000")), ("G", Decimal("0.0000"))}) == []
+        monkeypatch.setenv("INVOICING_ZOHO_BOOKS_ID_MAP", f'{{"customer:*": "{CUSTOMER}", "tax:*": "982000000567001"}}')
+        blind = make_sink()
+        assert blind.tax_mapping_gaps({("G", Decimal("0.0000"))}) == [
+            'INVOICING_ZOHO_BOOKS_ID_MAP has no entry "tax:G:0" (the Zoho tax_id of that tax)'], "no wildcard tax"
+        with pytest.raises(InvoiceRejected, match='"tax:G:0"'):
+            await blind.create_invoice(sample_invoice(3), "k-3")
+        await blind.close()
+    finally:
+        await sink.close()
     assert not fake.created

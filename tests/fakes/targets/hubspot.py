@@ -1,67 +1,76 @@
-"""HubSpot CRM stand-in: invoices, contacts, line items (v3 objects + v4 associations) and the OAuth token endpoint.
+"""HubSpot CRM stand-in: invoices, contacts, line items (v3 objects + v4 associations), tax rates and the OAuth token endpoint.
 
-Bodies are validated with jsonschema against the request shapes of the CRM
-object APIs in HubSpot/HubSpot-public-api-spec-collection (``SimplePublicObjectInputForCreate``,
-``PublicObjectSearchRequest``, ``BatchInputSimplePublicObjectBatchInputForCreate``,
-``SimplePublicObjectInput``; reconstructed, not machine-extracted) and property names
-against a per-object property catalog (unknown → ``PROPERTY_DOESNT_EXIST``; values must be strings).
-Semantics: ``invoicing_number`` is a custom property with ``hasUniqueValue`` (a
-second invoice with the same value → 409 CONFLICT); an invoice opens only with a
-contact and line items; ``hs_amount_billed`` = Σ price × quantity − discount.
-Errors: ``{status: "error", message, correlationId, category, errors[]}``.
+Bodies are validated with jsonschema against the CRM v3 request schemas of
+HubSpot/HubSpot-public-api-spec-collection, trimmed in tests/fakes/specs/hubspot_crm_v3.trimmed.json
+(`VALIDATORS`: ``SimplePublicObjectInputForCreate``, ``PublicObjectSearchRequest``,
+``BatchInputSimplePublicObjectBatchInputForCreate``, ``BatchInputSimplePublicObjectId``,
+``SimplePublicObjectInput``; unknown fields rejected, required ones enforced) and property names
+against a per-object property catalog (unknown or read-only → ``PROPERTY_DOESNT_EXIST``; values
+must be strings). Semantics: ``invoicing_number`` is a custom property with ``hasUniqueValue``
+(a second invoice with the same value → 409 CONFLICT); an invoice opens only with a contact and
+line items; a line item's tax comes from its ``hs_tax_rate_group_id`` (the tax rate library,
+``GET /tax-rates/v1/tax-rates/{id}``), computed per line item and rounded half-up to the currency's
+decimals [U: HubSpot's rounding]; ``hs_amount_billed`` = Σ (price × quantity − discount + tax).
+``booked`` holds every opened invoice. Errors: ``{status: "error", message, correlationId, category, errors[]}``.
 """
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import uuid
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 
-from tests.fakes.target_base import FakeTarget, Reply, Req
+from invoicing.money import amount_places
+from tests.fakes.target_base import Booked, FakeTarget, Reply, Req
 from tests.fakes.targets._token_issuer import REFRESH, SECRET, TokenIssuer
 
-__all__ = ["HubSpotFake", "make_fake", "NUMBER_PROPERTY"]
+__all__ = ["HubSpotFake", "make_fake", "NUMBER_PROPERTY", "TAX_RATES", "VALIDATORS", "validator_for", "SPEC"]
 
 CLIENT_ID = "hubspot-client"
 NUMBER_PROPERTY = "invoicing_number"
-_ASSOC = {"type": "array", "items": {"type": "object", "required": ["to", "types"], "additionalProperties": False, "properties": {
-    "to": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}, "additionalProperties": False},
-    "types": {"type": "array", "items": {"type": "object", "required": ["associationCategory", "associationTypeId"],
-                                          "additionalProperties": False, "properties": {
-        "associationCategory": {"enum": ["HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED"]},
-        "associationTypeId": {"type": "integer"}}}}}}}
-_PROPS = {"type": "object", "additionalProperties": {"type": "string"}}
-CREATE = jsonschema.Draft202012Validator({"type": "object", "required": ["properties"], "additionalProperties": False,
-                                          "properties": {"properties": _PROPS, "associations": _ASSOC,
-                                                         "objectWriteTraceId": {"type": "string"}}})
-UPDATE = jsonschema.Draft202012Validator({"type": "object", "required": ["properties"], "additionalProperties": False,
-                                          "properties": {"properties": _PROPS, "objectWriteTraceId": {"type": "string"}}})
-BATCH_CREATE = jsonschema.Draft202012Validator({"type": "object", "required": ["inputs"], "additionalProperties": False,
-                                                "properties": {"inputs": {"type": "array", "items": CREATE.schema}}})
-BATCH_ARCHIVE = jsonschema.Draft202012Validator({"type": "object", "required": ["inputs"], "properties": {"inputs": {
-    "type": "array", "items": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}}}})
-SEARCH = jsonschema.Draft202012Validator({"type": "object", "additionalProperties": False, "properties": {
-    "filterGroups": {"type": "array", "items": {"type": "object", "required": ["filters"], "properties": {"filters": {
-        "type": "array", "items": {"type": "object", "required": ["propertyName", "operator"], "additionalProperties": False,
-                                   "properties": {"propertyName": {"type": "string"}, "value": {"type": "string"},
-                                                  "values": {"type": "array"}, "highValue": {"type": "string"},
-                                                  "operator": {"enum": ["EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN",
-                                                                       "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY",
-                                                                       "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"]}}}}}}},
-    "properties": {"type": "array", "items": {"type": "string"}}, "limit": {"type": "integer", "maximum": 200},
-    "after": {"type": "string"}, "sorts": {"type": "array"}, "query": {"type": "string"}}})
+SPEC = json.loads((Path(__file__).resolve().parent.parent / "specs" / "hubspot_crm_v3.trimmed.json").read_text())
+#: the account's tax rate library: a group per non-zero rate the demo reference data can produce
+TAX_RATES = {"S:19": "9101", "S:4": "9102", "S:6.25": "9103", "S:6.5": "9104", "S:7.25": "9105"}
+
+
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": SPEC["components"]})
+
+
+CREATE, UPDATE, SEARCH = (_validator(n) for n in ("SimplePublicObjectInputForCreate", "SimplePublicObjectInput",
+                                                  "PublicObjectSearchRequest"))
+BATCH_CREATE, BATCH_ARCHIVE = _validator("BatchInputSimplePublicObjectBatchInputForCreate"), _validator("BatchInputSimplePublicObjectId")
+_OBJ = r"/crm/v3/objects/(?:invoices|contacts|line_items)"
+#: (method, path pattern) → the spec schema its JSON body must match (None: no body)
+VALIDATORS: list[tuple[str, str, jsonschema.Draft202012Validator | None]] = [
+    ("POST", _OBJ + "/search", SEARCH), ("POST", _OBJ, CREATE), ("POST", _OBJ + "/batch/create", BATCH_CREATE),
+    ("POST", _OBJ + "/batch/archive", BATCH_ARCHIVE), ("PATCH", _OBJ + r"/\d+", UPDATE), ("GET", _OBJ + r"/\d+", None),
+    ("GET", r"/crm/v4/objects/invoices/\d+/associations/\w+", None), ("GET", r"/tax-rates/v1/tax-rates/\w+", None),
+    ("POST", r"/oauth/v1/token", None)]
+
+
+def validator_for(method: str, path: str) -> tuple[bool, jsonschema.Draft202012Validator | None]:
+    """(route known, its body validator)."""
+    for m, pattern, v in VALIDATORS:
+        if m == method and re.fullmatch(pattern, path):
+            return True, v
+    return False, None
+
+
 CATALOG = {
     "invoices": {"hs_currency", "hs_invoice_date", "hs_due_date", "hs_invoice_status", "hs_purchase_order_number",
                  "hs_comments", "hs_tax_id", "hs_language", "hs_locale", "hs_allowed_payment_methods",
                  "hs_invoice_link", "hs_amount_billed", "hs_number", NUMBER_PROPERTY},
     "contacts": {"email", "firstname", "lastname", "company", "phone", "address", "city", "zip", "country"},
     "line_items": {"name", "quantity", "price", "hs_line_item_currency_code", "hs_sku", "description", "hs_discount",
-                   "discount", "hs_product_id", "amount"},
+                   "discount", "hs_product_id", "amount", "hs_tax_rate_group_id", "hs_tax_amount", "hs_tax_rate", "hs_tax_label"},
 }
-READ_ONLY = {"hs_invoice_link", "hs_amount_billed", "hs_number", "amount"}
+READ_ONLY = {"hs_invoice_link", "hs_amount_billed", "hs_number", "amount", "hs_tax_amount", "hs_tax_rate", "hs_tax_label"}
 
 
 def error(status: int, category: str, message: str, errors: list[dict[str, Any]] | None = None) -> Reply:
@@ -80,11 +89,14 @@ class HubSpotFake(FakeTarget):
         self.objects: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, "line_items": {}, "invoices": self.created}
         self.assoc: dict[str, set[tuple[str, str]]] = {}  # invoice id → {(object type, id)}
         self._ids = itertools.count(51000000001)
+        self.tax_rate_groups = {gid: {"id": gid, "active": True, "label": f"VAT {key.split(':')[1]} %", "name": key,
+                                      "percentageRate": float(key.split(":")[1]), "createdAt": "2026-01-05T09:00:00Z",
+                                      "updatedAt": "2026-01-05T09:00:00Z"} for key, gid in TAX_RATES.items()}
 
     def env(self) -> dict[str, str]:
         p = "INVOICING_HUBSPOT_"
         return {p + "BASE_URL": self.url, p + "TOKEN_URL": f"{self.url}/oauth/v1/token", p + "CLIENT_ID": CLIENT_ID,
-                p + "CLIENT_SECRET": SECRET, p + "REFRESH_TOKEN": REFRESH}
+                p + "CLIENT_SECRET": SECRET, p + "REFRESH_TOKEN": REFRESH, p + "TAX_RATES": json.dumps(TAX_RATES)}
 
     def error_body(self, status: int) -> Any:
         category = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES", 404: "OBJECT_NOT_FOUND",
@@ -133,6 +145,10 @@ class HubSpotFake(FakeTarget):
                 if req.method == "PATCH":
                     return self._check(UPDATE, body) or self._update(kind, tail, body["properties"])
             return error(404, "OBJECT_NOT_FOUND", "resource not found")
+        t = re.fullmatch(r"/tax-rates/v1/tax-rates/(\w+)", req.path)
+        if t and req.method == "GET":
+            group = self.tax_rate_groups.get(t.group(1))
+            return Reply(200, group) if group else error(404, "OBJECT_NOT_FOUND", f"Tax rate {t.group(1)} not found")
         a = re.fullmatch(r"/crm/v4/objects/invoices/(\d+)/associations/(\w+)", req.path)
         if a and req.method == "GET":
             links = [{"toObjectId": int(i), "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 409}]}
@@ -183,20 +199,31 @@ class HubSpotFake(FakeTarget):
                     return error(400, "VALIDATION_ERROR", f"Association target {target} does not exist")
                 self.assoc.setdefault(oid, set()).add(("contacts", target))
             elif kind == "line_items":
+                group = props.get("hs_tax_rate_group_id")
+                if group is not None and not (group in self.tax_rate_groups and self.tax_rate_groups[group]["active"]):
+                    return error(400, "VALIDATION_ERROR", f"Tax rate group {group} does not exist or is inactive")
                 if target not in self.created:
                     return error(400, "VALIDATION_ERROR", f"Association target {target} does not exist")
                 self.assoc.setdefault(target, set()).add(("line_items", oid))
         return Reply(201, self._view(kind, oid))
 
+    def _amounts(self, oid: str) -> tuple[Decimal, Decimal]:
+        """(amount billed, tax) of invoice *oid*: per line item, net plus its tax rounded half-up."""
+        total = tax = Decimal(0)
+        cent = amount_places(self.created[oid]["properties"].get("hs_currency", "USD"))
+        for k, lid in self.assoc.get(oid, set()):
+            if k == "line_items":
+                p = self.objects["line_items"][lid]["properties"]
+                net = (Decimal(p["price"]) * Decimal(p["quantity"]) - Decimal(p.get("hs_discount", "0"))).quantize(cent, ROUND_HALF_UP)
+                group = self.tax_rate_groups.get(p.get("hs_tax_rate_group_id", ""))
+                line_tax = (net * Decimal(str(group["percentageRate"])) / 100).quantize(cent, ROUND_HALF_UP) if group else Decimal(0)
+                total, tax = total + net + line_tax, tax + line_tax
+        return total, tax
+
     def _view(self, kind: str, oid: str) -> dict[str, Any]:
         doc = self.objects[kind][oid]
         if kind == "invoices":
-            total = Decimal(0)
-            for k, lid in self.assoc.get(oid, set()):
-                if k == "line_items":
-                    p = self.objects["line_items"][lid]["properties"]
-                    total += Decimal(p["price"]) * Decimal(p["quantity"]) - Decimal(p.get("hs_discount", "0"))
-            doc["properties"]["hs_amount_billed"] = f"{total:f}"
+            doc["properties"]["hs_amount_billed"] = f"{self._amounts(oid)[0]:f}"
             doc["properties"]["hs_invoice_link"] = f"https://app.hubspot.com/invoices/fake/{oid}"
         return doc
 
@@ -207,6 +234,7 @@ class HubSpotFake(FakeTarget):
             kinds = {k for k, _ in self.assoc.get(oid, set())}
             if not {"contacts", "line_items"} <= kinds:
                 return error(400, "VALIDATION_ERROR", "An invoice needs a contact and at least one line item to be open")
+            self.booked[oid] = Booked("invoice", *self._amounts(oid))
         self.objects[kind][oid]["properties"].update(props)
         return Reply(200, self._view(kind, oid))
 

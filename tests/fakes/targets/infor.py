@@ -8,6 +8,13 @@ Token: ``POST /{ti}/as/token.oauth2`` (password grant with the .ionapi service-a
 "Value", "Modified", "IsNull"}]}]}``. IDO failures answer ``{"Message", "MessageCode", "Success": false}``
 (HTTP 200, as Mongoose does for business errors); gateway failures use HTTP status codes.
 The fake writes a ``.ionapi`` file and points the sink at it.
+
+Property names and value formats are checked against tests/fakes/specs/infor_ido_properties.json
+(`property_problems`). CSI's arithmetic as modelled here [S]: a tax distribution's amount is the
+tax code's rate × ``TaxBasis`` rounded to cents (ArinvdTaxAmtSp); the distributions of a document
+must add up to its header (``Amount`` for G/L lines, ``SalesTax`` for tax lines). ``booked`` is
+filled when a document's distributions are in: total = lines + tax, tax = the tax distributions,
+and for a credit memo (``Type`` C) the invoice named by ``ApplyToInvNum``.
 """
 from __future__ import annotations
 
@@ -16,10 +23,11 @@ import os
 import re
 import secrets
 import tempfile
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
-from tests.fakes.target_base import FakeTarget, Reply, Req
+from tests.fakes.target_base import Booked, FakeTarget, Reply, Req
 
 TENANT = "KOMPRESSOR_TST"
 CLIENT_ID = "KOMPRESSOR_TST~pipeline"
@@ -28,6 +36,37 @@ SAAK = "KOMPRESSOR_TST#service-account-key"
 SASK = "service-account-secret-a1b2c3"
 CONFIG = "CSI_DALS"
 _MDATE = re.compile(r"^\d{8} 00:00:00\.000$")
+SPEC: dict[str, Any] = json.loads((Path(__file__).resolve().parent.parent / "specs" / "infor_ido_properties.json").read_text())
+#: the tenant's CSI tax codes (rate %), and the mapping the sink is configured with
+TAX_CODES = {"DE19": Decimal(19), "EUIC": Decimal(0), "EURC": Decimal(0), "EXP": Decimal(0), "EXMT": Decimal(0),
+             "NOTX": Decimal(0), "US625": Decimal("6.25"), "US4": Decimal(4), "US65": Decimal("6.5"), "US725": Decimal("7.25")}
+TAX_MAP = {"S:19": "DE19", "K:0": "EUIC", "AE:0": "EURC", "G:0": "EXP", "E:0": "EXMT", "O:0": "NOTX",
+           "S:6.25": "US625", "S:4": "US4", "S:6.5": "US65", "S:7.25": "US725"}
+
+
+def property_problems(ido: str, rec: dict[str, Any]) -> list[str]:
+    """What the IDO would refuse in one inserted record, by tests/fakes/specs/infor_ido_properties.json."""
+    spec = SPEC[ido]
+    out = [f"Property {f} is required." for f in spec["required"] if rec.get(f) in (None, "")]
+    for name, value in rec.items():
+        prop = spec["properties"].get(name)
+        if prop is None:
+            out.append(f"Property {name} is not a property of IDO {ido}.")
+            continue
+        if value is None:
+            if not prop.get("nullable"):
+                out.append(f"Property {name} cannot be null.")
+        elif not isinstance(value, str):
+            out.append(f"Property {name}: IDO property values must be strings")
+        elif "enum" in prop and value not in prop["enum"]:
+            out.append(f"Property {name}: {value!r} is not valid.")
+        elif prop.get("type") == "date" and not _MDATE.match(value):
+            out.append(f"Property {name}: dates must be in the Mongoose format yyyyMMdd HH:mm:ss.fff.")
+        elif prop.get("type") == "decimal" and not re.fullmatch(r"-?\d+(\.\d+)?", value):
+            out.append(f"Property {name}: {value!r} is not a decimal number.")
+        elif len(value) > prop.get("maxLength", 10**6):
+            out.append(f"Property {name} is longer than {prop['maxLength']} characters.")
+    return out
 
 
 def mongoose_error(message: str, code: int = 16) -> Reply:
@@ -50,7 +89,7 @@ class InforFake(FakeTarget):
                        "or": "revoke_token.oauth2", "ev": "U1234", "v": "1.0", "saak": SAAK, "sask": SASK}, fh)
 
     def env(self) -> dict[str, str]:
-        return {"INVOICING_INFOR_IONAPI_FILE": self.ionapi_path}
+        return {"INVOICING_INFOR_IONAPI_FILE": self.ionapi_path, "INVOICING_INFOR_TAX_CODES": json.dumps(TAX_MAP)}
 
     def close(self) -> None:
         super().close()
@@ -98,61 +137,86 @@ class InforFake(FakeTarget):
         rows = self._rows(ido)
         if rows is None:
             return mongoose_error(f"IDO {ido} is not defined", 2)
-        m = re.fullmatch(r"(\w+) = '((?:[^']|'')*)'", q.get("filter", ""))
-        if not m or not q.get("properties"):
+        conds = [re.fullmatch(r"(\w+) = '((?:[^']|'')*)'", c) for c in q.get("filter", "").split(" AND ")]
+        if not all(conds) or not q.get("properties"):
             return mongoose_error(f"Invalid filter or properties: {q!r}", 3)
-        field, value = m.group(1), m.group(2).replace("''", "'")
+        eq = {m.group(1): m.group(2).replace("''", "'") for m in conds if m}
         props = q["properties"].split(",")
         items = [{**{p: r.get(p) for p in props}, "_ItemId": f"PBT=[arinv] arinv.ID=[{r.get('InvNum')}]"}
-                 for r in rows if str(r.get(field)) == value][: int(q.get("recordCap", "100"))]
+                 for r in rows if all(str(r.get(f)) == v for f, v in eq.items())][: int(q.get("recordCap", "100"))]
         return Reply(200, {"Items": items, "Message": None, "MessageCode": 0, "Success": True, "Bookmark": "<B/>"})
 
     def _update(self, ido: str, body: Any, refresh: bool) -> Reply:
         if self._rows(ido) is None:
             return mongoose_error(f"IDO {ido} is not defined", 2)
-        refreshed = []
+        records = []
         for change in body.get("Changes", []):
             if change.get("Action") != 1 or not isinstance(change.get("Properties"), list):
                 return mongoose_error("Only inserts (Action 1) with Properties are supported by the fake", 4)
             rec = {p["Name"]: (None if p.get("IsNull") else p["Value"]) for p in change["Properties"]}
-            if any(not isinstance(v, (str, type(None))) for v in rec.values()):
-                return mongoose_error("IDO property values must be strings", 5)
-            problem = self._check_header(rec) if ido == "SLArinvs" else self._check_dist(rec)
+            problem = (property_problems(ido, rec) or [None])[0] or (
+                self._check_header(rec) if ido == "SLArinvs" else self._check_dist(rec))
             if problem:
                 return mongoose_error(problem)
-            if ido == "SLArinvs":
-                self.next_inv += 1
-                rec["InvNum"] = str(self.next_inv)
-                self.created[rec["InvNum"]] = rec
-                refreshed.append({"Action": 1, "ItemId": f"PBT=[arinv] arinv.ID=[{rec['InvNum']}]",
-                                  "Properties": [{"Name": k, "Value": v, "Modified": False, "IsNull": v is None}
-                                                 for k, v in rec.items()]})
-            else:
-                self.distributions.append(rec)
+            records.append(rec)
+        if ido == "SLArinvds":
+            problem = self._post_distributions(records)
+            return mongoose_error(problem) if problem else Reply(200, {"Message": None, "MessageCode": 0, "Success": True,
+                                                                       "RefreshItems": []})
+        refreshed = []
+        for rec in records:
+            self.next_inv += 1
+            rec["InvNum"] = str(self.next_inv)
+            self.created[rec["InvNum"]] = rec
+            refreshed.append({"Action": 1, "ItemId": f"PBT=[arinv] arinv.ID=[{rec['InvNum']}]",
+                              "Properties": [{"Name": k, "Value": v, "Modified": False, "IsNull": v is None}
+                                             for k, v in rec.items()]})
         return Reply(200, {"Message": None, "MessageCode": 0, "Success": True, "RefreshItems": refreshed if refresh else []})
 
     def _check_header(self, rec: dict[str, Any]) -> str | None:
-        for f in ("CustNum", "Type", "InvDate", "DueDate", "Amount", "SalesTax", "Ref"):
-            if not rec.get(f):
-                return f"Property {f} is required."
-        if rec["Type"] not in ("I", "C", "D"):
-            return f"Type {rec['Type']} is not valid."
-        if not (_MDATE.match(rec["InvDate"]) and _MDATE.match(rec["DueDate"])):
-            return "Dates must be in the Mongoose format yyyyMMdd HH:mm:ss.fff."
-        if len(rec["Ref"]) > 30:
-            return "Ref is longer than 30 characters."
         try:
             Decimal(rec["Amount"]), Decimal(rec["SalesTax"])
         except InvalidOperation:
             return "Amount and SalesTax must be decimal numbers."
+        if rec["Type"] == "C":
+            original = self.created.get(rec.get("ApplyToInvNum") or "")
+            if original is None or original["Type"] != "I" or original["CustNum"] != rec["CustNum"]:
+                return f"Apply To Invoice {rec.get('ApplyToInvNum')} is not an invoice of customer {rec['CustNum']}."
+        elif rec.get("ApplyToInvNum"):
+            return "Apply To Invoice is only valid for credit and debit memos."
         return None
 
     def _check_dist(self, rec: dict[str, Any]) -> str | None:
         if rec.get("InvNum") not in self.created:
             return f"A/R Invoice {rec.get('InvNum')} does not exist."
-        for f in ("Acct", "Amount", "DistSeq"):
-            if not rec.get(f):
-                return f"Property {f} is required."
+        if rec.get("TaxSystem"):
+            rate = TAX_CODES.get(rec.get("TaxCode") or "")
+            if rate is None or rec.get("Acct"):
+                return f"Tax Code {rec.get('TaxCode')} is not valid (the tax account comes from the tax code)."
+            expected = (Decimal(rec.get("TaxBasis") or "0") * rate / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
+            if Decimal(rec["Amount"]) != expected:
+                return f"Tax amount {rec['Amount']} does not match tax code {rec['TaxCode']} on {rec.get('TaxBasis')}."
+        elif not rec.get("Acct"):
+            return "Property Acct is required."
+        return None
+
+    def _post_distributions(self, records: list[dict[str, Any]]) -> str | None:
+        by_invoice: dict[str, list[dict[str, Any]]] = {}
+        for rec in records:
+            by_invoice.setdefault(rec["InvNum"], []).append(rec)
+        for inv_num, dists in by_invoice.items():
+            head = self.created[inv_num]
+            tax = sum((Decimal(d["Amount"]) for d in dists if d.get("TaxSystem")), Decimal(0))
+            net = sum((Decimal(d["Amount"]) for d in dists if not d.get("TaxSystem")), Decimal(0))
+            if (net, tax) != (Decimal(head["Amount"]), Decimal(head["SalesTax"])):
+                return f"Distributions ({net} + tax {tax}) do not equal invoice {inv_num} ({head['Amount']} + {head['SalesTax']})."
+        for inv_num, dists in by_invoice.items():
+            self.distributions.extend(dists)
+            head = self.created[inv_num]
+            credit = head["Type"] == "C"
+            self.booked[inv_num] = Booked("credit_note" if credit else "invoice",
+                                          Decimal(head["Amount"]) + Decimal(head["SalesTax"]), Decimal(head["SalesTax"]),
+                                          head.get("ApplyToInvNum") if credit else None)
         return None
 
 

@@ -2,12 +2,14 @@
 
 Request bodies are validated with jsonschema against the trimmed copy of
 paypal/paypal-rest-api-specifications ``openapi/invoicing_v2.json`` kept in
-``tests/fakes/specs/paypal_invoicing_v2.trimmed.json`` (schemas ``invoice``,
-``item``, ``money``, ``tax``, ``search_data``…; read-only and unknown fields rejected).
+``tests/fakes/specs/paypal_invoicing_v2.trimmed.json`` (`VALIDATORS`: ``invoice`` for a create,
+``search_data`` for a search, ``notification`` for a send; read-only and unknown fields rejected).
 Semantics as documented: a create makes a DRAFT, ``/send`` moves it to SENT
 (resending has no effect), ``invoice_number`` is unique per merchant
-(422 ``DUPLICATE_INVOICE_NUMBER``). Totals are computed per item, tax half-up to
-2 decimals per line [U: PayPal's exact rounding]. Errors: ``{name, message, debug_id, details[{field, issue, description}], links}``.
+(422 ``DUPLICATE_INVOICE_NUMBER``). Totals as PayPal computes them (the spec's ``invoice_draft``
+example): per item, quantity × unit amount less discount, tax on that, each rounded half-up to the
+currency's decimals. ``booked`` holds every sent invoice. Errors: ``{name, message, debug_id,
+details[{field, issue, description}], links}``.
 """
 from __future__ import annotations
 
@@ -20,21 +22,28 @@ from typing import Any
 
 import jsonschema
 
-from tests.fakes.target_base import FakeTarget, Reply, Req
+from invoicing.money import amount_places
+from tests.fakes.target_base import Booked, FakeTarget, Reply, Req
 from tests.fakes.targets._token_issuer import SECRET, TokenIssuer
 
-__all__ = ["PayPalFake", "make_fake", "CLIENT_ID"]
+__all__ = ["PayPalFake", "make_fake", "CLIENT_ID", "VALIDATORS", "validator_for"]
 
 CLIENT_ID = "paypal-client-id"
 SPEC = json.loads((Path(__file__).resolve().parent.parent / "specs" / "paypal_invoicing_v2.trimmed.json").read_text())
-_CENT = Decimal("0.01")
 
 
 def _validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": SPEC["components"]})
 
 
-_INVOICE, _SEARCH, _SEND = _validator("invoice"), _validator("search_data"), _validator("send_invoice_request")
+_INVOICE, _SEARCH, _SEND = _validator("invoice"), _validator("search_data"), _validator("notification")
+#: (method, path pattern) → the spec schema its JSON body must match
+VALIDATORS = [("POST", r"/v2/invoicing/invoices", _INVOICE), ("POST", r"/v2/invoicing/search-invoices", _SEARCH),
+              ("POST", r"/v2/invoicing/invoices/INV2-[A-Z0-9-]+/send", _SEND)]
+
+
+def validator_for(method: str, path: str) -> jsonschema.Draft202012Validator | None:
+    return next((v for m, pattern, v in VALIDATORS if m == method and re.fullmatch(pattern, path)), None)
 
 
 def error(status: int, name: str, message: str, details: list[dict[str, Any]] | None = None) -> Reply:
@@ -84,7 +93,7 @@ class PayPalFake(FakeTarget):
         if req.method == "POST" and req.path == "/v2/invoicing/search-invoices":
             if problem := self._invalid(_SEARCH, body):
                 return problem
-            items = [d for d in self.created.values() if d["detail"].get("invoice_number") == body.get("invoice_number")]
+            items = [d for d in self.created.values() if all(d["detail"].get(k) == body[k] for k in ("invoice_number", "memo") if k in body)]
             return Reply(200, {"total_items": len(items), "total_pages": 1, "items": items})
         m = re.fullmatch(r"/v2/invoicing/invoices/(INV2-[A-Z0-9-]+)(/send)?", req.path)
         if not m or m.group(1) not in self.created:
@@ -103,6 +112,8 @@ class PayPalFake(FakeTarget):
             if doc["status"] == "DRAFT":
                 doc["status"] = "SENT"
                 self.sends.append(doc["id"])
+                breakdown = doc["amount"]["breakdown"]
+                self.booked[doc["id"]] = Booked("invoice", Decimal(doc["amount"]["value"]), Decimal(breakdown["tax_total"]["value"]))
             return Reply(200, {"href": doc["detail"]["metadata"]["recipient_view_url"], "rel": "payer-view", "method": "GET"})
         return error(405, "METHOD_NOT_SUPPORTED", "The server does not implement the requested HTTP method.")
 
@@ -124,12 +135,13 @@ class PayPalFake(FakeTarget):
                          [{"field": "/detail/invoice_number", "value": number, "location": "body",
                            "issue": "DUPLICATE_INVOICE_NUMBER", "description": "Invoice number is a duplicate."}])
         cur = body["detail"]["currency_code"]
+        cent = amount_places(cur)
         item_total = tax_total = Decimal(0)
         for it in body.get("items") or []:
             line = (Decimal(it["quantity"]) * Decimal(it["unit_amount"]["value"])
-                    - Decimal(it.get("discount", {}).get("amount", {}).get("value", "0"))).quantize(_CENT, ROUND_HALF_UP)
+                    - Decimal(it.get("discount", {}).get("amount", {}).get("value", "0"))).quantize(cent, ROUND_HALF_UP)
             item_total += line
-            tax_total += (line * Decimal(it.get("tax", {}).get("percent", "0")) / 100).quantize(_CENT, ROUND_HALF_UP)
+            tax_total += (line * Decimal(it.get("tax", {}).get("percent", "0")) / 100).quantize(cent, ROUND_HALF_UP)
         n = next(self._n)
         iid = f"INV2-FAKE-{n:04d}-AAAA-BBBB"
         doc = dict(body, id=iid, status="DRAFT",

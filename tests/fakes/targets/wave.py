@@ -1,15 +1,13 @@
 """Wave stand-in: a real GraphQL server (graphql-core) over a subset of Wave's public schema.
 
-The sink's documents are parsed, validated and executed against the SDL below,
-so a misspelt field, argument or input-object key fails exactly as on Wave
-(``errors[].message`` + ``extensions.code``). The SDL follows Wave's public API
-reference as mirrored by third parties [S]: ``InvoiceCreateInput`` (businessId,
-customerId, items{productId, quantity, unitPrice, description, taxes{salesTaxId}},
-invoiceNumber, invoiceDate, dueDate, currency, status, memo, poNumber),
-``invoiceCreate`` → ``{didSucceed, inputErrors{message, code, path}, invoice}``,
-``business(id).invoices(invoiceNumber…)`` and ``customers(email…)``.
-Business rules: validation failures are HTTP 200 with ``didSucceed: false``; taxes are
-computed per item from the sales tax's rate, half-up to cents [U: Wave's rounding].
+The sink's documents are parsed, validated and executed against the SDL in
+tests/fakes/specs/wave_public.trimmed.graphql (its header names the sources: Wave publishes no
+schema file), so a misspelt field, argument or input-object key, a missing non-null argument (such
+as ``sort``) or a wrongly typed variable fails exactly as on Wave (``errors[].message`` +
+``extensions.code``). Business rules: validation failures are HTTP 200 with ``didSucceed: false``;
+taxes are computed per item from the sales tax's rate, half-up to the currency's decimals [U: Wave's
+rounding]; an item without ``taxes`` gets the product's default sales tax (19 % here), as Wave
+documents. ``booked`` holds every created invoice.
 """
 from __future__ import annotations
 
@@ -17,59 +15,27 @@ import base64
 import itertools
 import json
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from graphql import GraphQLError, build_schema, graphql_sync
 
-from tests.fakes.target_base import FakeTarget, Reply, Req
+from invoicing.money import amount_places
+from tests.fakes.target_base import Booked, FakeTarget, Reply, Req
 from tests.fakes.targets._token_issuer import REFRESH, SECRET, TokenIssuer
 
-__all__ = ["WaveFake", "make_fake", "BUSINESS", "PRODUCT", "SALES_TAX"]
+__all__ = ["WaveFake", "make_fake", "BUSINESS", "PRODUCT", "SALES_TAX", "SALES_TAXES", "SCHEMA"]
 
 BUSINESS = "QnVzaW5lc3M6ZmFrZS1idXNpbmVzcw=="
 PRODUCT = "QnVzaW5lc3M6ZmFrZTtQcm9kdWN0OjE="
 SALES_TAX = "QnVzaW5lc3M6ZmFrZTtTYWxlc1RheDoxOQ=="
+#: the business's sales taxes: one per non-zero rate the demo reference data can produce
+SALES_TAXES = {"S:19": SALES_TAX, "S:4": "U2FsZXNUYXg6NA==", "S:6.25": "U2FsZXNUYXg6Ni4yNQ==",
+               "S:6.5": "U2FsZXNUYXg6Ni41", "S:7.25": "U2FsZXNUYXg6Ny4yNQ=="}
 CLIENT_ID = "wave-client"
 
-SDL = """
-scalar Date
-scalar Decimal
-scalar URL
-enum CurrencyCode { EUR USD GBP CAD AUD CHF JPY SEK NOK DKK PLN CZK NZD }
-enum InvoiceCreateStatus { DRAFT SAVED }
-enum InvoiceStatus { DRAFT SAVED SENT VIEWED UNPAID PARTIAL PAID OVERDUE OVERPAID }
-input InvoiceCreateItemTaxInput { salesTaxId: ID! amount: Decimal }
-input InvoiceCreateItemInput { productId: ID! description: String quantity: Decimal unitPrice: Decimal
-  taxes: [InvoiceCreateItemTaxInput!] }
-input InvoiceCreateInput { businessId: ID! customerId: ID! status: InvoiceCreateStatus currency: CurrencyCode
-  title: String subhead: String invoiceNumber: String poNumber: String invoiceDate: Date exchangeRate: Decimal
-  dueDate: Date items: [InvoiceCreateItemInput!] memo: String footer: String disableCreditCardPayments: Boolean
-  disableBankPayments: Boolean }
-input CustomerCreateInput { businessId: ID! name: String! email: String currency: CurrencyCode }
-input InvoiceDeleteInput { invoiceId: ID! }
-type InputError { message: String code: String path: [String!] }
-type Currency { code: CurrencyCode! }
-type Money { value: String! minorUnitValue: String currency: Currency! }
-type Customer { id: ID! name: String email: String }
-type Invoice { id: ID! invoiceNumber: String! status: InvoiceStatus! viewUrl: URL pdfUrl: URL total: Money!
-  subtotal: Money! taxTotal: Money! invoiceDate: Date! dueDate: Date customer: Customer! memo: String poNumber: String }
-type InvoiceEdge { node: Invoice! }
-type OffsetPageInfo { currentPage: Int totalPages: Int totalCount: Int }
-type InvoiceConnection { edges: [InvoiceEdge!]! pageInfo: OffsetPageInfo! }
-type CustomerEdge { node: Customer! }
-type CustomerConnection { edges: [CustomerEdge!]! pageInfo: OffsetPageInfo! }
-type Business { id: ID! invoices(page: Int, pageSize: Int, invoiceNumber: String, status: InvoiceStatus,
-  customerId: ID): InvoiceConnection! customers(page: Int, pageSize: Int, email: String): CustomerConnection! }
-type InvoiceCreateOutput { didSucceed: Boolean! inputErrors: [InputError!] invoice: Invoice }
-type CustomerCreateOutput { didSucceed: Boolean! inputErrors: [InputError!] customer: Customer }
-type InvoiceDeleteOutput { didSucceed: Boolean! inputErrors: [InputError!] }
-type Query { business(id: ID!): Business }
-type Mutation { invoiceCreate(input: InvoiceCreateInput!): InvoiceCreateOutput!
-  customerCreate(input: CustomerCreateInput!): CustomerCreateOutput!
-  invoiceDelete(input: InvoiceDeleteInput!): InvoiceDeleteOutput! }
-"""
+SDL = (Path(__file__).resolve().parent.parent / "specs" / "wave_public.trimmed.graphql").read_text()
 SCHEMA = build_schema(SDL)
-_CENT = Decimal("0.01")
 
 
 def _page(nodes: list[Any]) -> dict[str, Any]:
@@ -91,14 +57,14 @@ class WaveFake(FakeTarget):
         super().__init__()
         self.tokens = TokenIssuer("refresh_token", CLIENT_ID, SECRET, REFRESH)
         self.customers: dict[str, dict[str, Any]] = {}
-        self.tax_rates = {SALES_TAX: Decimal("19")}
+        self.tax_rates = {tid: Decimal(key.split(":")[1]) for key, tid in SALES_TAXES.items()}
         self._n = itertools.count(1)
 
     def env(self) -> dict[str, str]:
         p = "INVOICING_WAVE_"
         return {p + "BASE_URL": f"{self.url}/graphql/public", p + "TOKEN_URL": f"{self.url}/oauth2/token/",
                 p + "CLIENT_ID": CLIENT_ID, p + "CLIENT_SECRET": SECRET, p + "REFRESH_TOKEN": REFRESH,
-                p + "TENANT": BUSINESS, p + "PRODUCT_ID": PRODUCT, p + "SALES_TAXES": json.dumps({"S/19": SALES_TAX})}
+                p + "TENANT": BUSINESS, p + "PRODUCT_ID": PRODUCT, p + "SALES_TAXES": json.dumps(SALES_TAXES)}
 
     def error_body(self, status: int) -> Any:
         code = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 429: "RATE_LIMITED"}.get(
@@ -147,6 +113,7 @@ class WaveFake(FakeTarget):
         return {"didSucceed": True, "inputErrors": [], "customer": self.customers[cid]}
 
     def invoiceDelete(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+        self.booked.pop(input["invoiceId"], None)
         if self.created.pop(input["invoiceId"], None) is None:
             return {"didSucceed": False, "inputErrors": [{"message": "Invoice not found", "code": "NOT_FOUND", "path": ["invoiceId"]}]}
         return {"didSucceed": True, "inputErrors": []}
@@ -160,18 +127,20 @@ class WaveFake(FakeTarget):
         if any(i["invoiceNumber"] == input.get("invoiceNumber") for i in self.created.values()):
             errors.append({"message": "Invoice number is already in use", "code": "DUPLICATE", "path": ["input", "invoiceNumber"]})
         subtotal = tax = Decimal(0)
+        cent = amount_places(input.get("currency") or "USD")
         for n, item in enumerate(input.get("items") or []):
             path = ["input", "items", str(n)]
             if item["productId"] != PRODUCT:
                 errors.append({"message": "Product not found", "code": "NOT_FOUND", "path": path + ["productId"]})
             amount = (_dec(item.get("quantity"), path + ["quantity"], errors)
-                      * _dec(item.get("unitPrice"), path + ["unitPrice"], errors)).quantize(_CENT, ROUND_HALF_UP)
+                      * _dec(item.get("unitPrice"), path + ["unitPrice"], errors)).quantize(cent, ROUND_HALF_UP)
             subtotal += amount
-            for t in item.get("taxes") or []:
+            taxes = item.get("taxes") if item.get("taxes") is not None else [{"salesTaxId": SALES_TAX}]  # product default
+            for t in taxes:
                 if t["salesTaxId"] not in self.tax_rates:
                     errors.append({"message": "Sales tax not found", "code": "NOT_FOUND", "path": path + ["taxes"]})
                     continue
-                tax += (amount * self.tax_rates[t["salesTaxId"]] / 100).quantize(_CENT, ROUND_HALF_UP)
+                tax += (amount * self.tax_rates[t["salesTaxId"]] / 100).quantize(cent, ROUND_HALF_UP)
         if not input.get("items"):
             errors.append({"message": "An invoice needs at least one item", "code": "REQUIRED", "path": ["input", "items"]})
         if errors:
@@ -186,6 +155,7 @@ class WaveFake(FakeTarget):
             "poNumber": input.get("poNumber"), "items": input.get("items"),
             "subtotal": {"value": f"{subtotal:f}", "currency": cur}, "taxTotal": {"value": f"{tax:f}", "currency": cur},
             "total": {"value": f"{subtotal + tax:f}", "currency": cur}}
+        self.booked[iid] = Booked("invoice", subtotal + tax, tax)
         return {"didSucceed": True, "inputErrors": [], "invoice": self.created[iid]}
 
 
