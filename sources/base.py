@@ -36,6 +36,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -46,6 +47,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from invoicing.errors import ConfigError, FetchError, PayloadError, SignatureError
+from invoicing.reasons import plain_reason
 from invoicing.money import check_currency, q4, to_decimal
 from invoicing.settings import PlatformSettings, platform_settings
 
@@ -62,6 +64,7 @@ __all__ = [
     "order_line",
     "party",
     "parse_json",
+    "MAX_JSON_DEPTH",
     "schema_document",
     "one_typed_event",
     "hmac_digest",
@@ -241,16 +244,46 @@ def body_digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:32]
 
 
+#: the deepest nesting of arrays and objects a JSON body may have (platforms' events stay under 15 levels);
+#: deeper bodies are refused before parsing, so no reader ever recurses that deep
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_OPEN_CLOSE = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _nesting_within(body: bytes, limit: int) -> bool:
+    """True when the arrays and objects of JSON *body* nest at most *limit* deep (strings ignored)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return True
+    skeleton = _JSON_STRING.sub(b"", body).translate(_OPEN_CLOSE, _NOT_BRACKETS)
+    for _ in range(limit):  # each pass takes the innermost level away
+        shorter = skeleton.replace(b"[]", b"")
+        if len(shorter) == len(skeleton):
+            break
+        skeleton = shorter
+    return b"[]" not in skeleton and skeleton.count(b"[") <= limit
+
+
 def parse_json(body: bytes) -> Any:
-    """Parse JSON, keeping numbers exact (floats become Decimal).
+    """Parse JSON, keeping numbers exact (floats become Decimal). A body nested deeper than
+    `MAX_JSON_DEPTH` is refused before it is parsed.
 
     Raises:
-        PayloadError: not JSON.
+        PayloadError: not JSON, or nested too deep.
     """
+    if not _nesting_within(body, MAX_JSON_DEPTH):
+        raise PayloadError(f"body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep")
     try:
         return json.loads(body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError(f"body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep") from None
+    except UnicodeDecodeError:
+        raise PayloadError("body is not JSON: it is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise PayloadError(f"body is not JSON: {exc.msg.lower()} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError:  # an integer with more digits than Python converts (4,300)
+        raise PayloadError("body has a number with too many digits to be read") from None
 
 
 def schema_document(body: bytes, schema: str, *, id_field: str = "eventId", **shapes: type) -> dict[str, Any]:
@@ -284,7 +317,7 @@ def one_typed_event(raw: Mapping[str, Any], triggers: Mapping[str, str],
     try:
         return [build(raw, doc, trigger)]
     except (KeyError, TypeError, AttributeError) as exc:
-        raise PayloadError(f"{lacking} lacks {exc}") from None
+        raise PayloadError(plain_reason(exc, what=f"the {lacking}")) from None
 
 
 def ms_to_datetime(ms: int | str) -> datetime:

@@ -14,6 +14,11 @@
   ``order_details``, ``customerid_account`` and ``transactioncurrencyid``, OAuth2 client credentials
   against Entra ID (``TENANT``, ``CLIENT_ID``, ``CLIENT_SECRET``; scope ``<BASE_URL>/.default``;
   ``TOKEN_URL`` overrides ``https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token``).
+* Buyer: the account's name (``customerid_account``) and the order's bill-to address
+  (``billto_line1..3``, ``billto_city``, ``billto_postalcode``, ``billto_stateorprovince``,
+  ``billto_country``), else the account's ``address1_*`` [C: Dataverse salesorder/account columns].
+  Dataverse countries are free text ("Germany"), mapped to ISO 3166 alpha-2. Dataverse has no
+  standard VAT id column, so none is read.
 * Not handled here: F&O business events (``SalesInvoicePostedBusinessEvent``) — they fire after F&O
   posted its own invoice.
 """
@@ -24,8 +29,10 @@ from typing import Any, ClassVar, Mapping
 
 import httpx
 
+from invoicing.country_names import country_code
 from invoicing.fetch import fetch_json, platform_auth
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError
+from invoicing.reasons import plain_reason
 from invoicing.webhook_auth import presented_tokens, require_token
 from sources.base import EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_json, parse_time, party
 
@@ -35,10 +42,12 @@ STATE_TRIGGERS = {3: "SHIPMENT_CONFIRMED", 2: "ORDER_CANCELLED"}
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 ORDER_QUERY = {
-    "$select": "salesorderid,ordernumber,name,totalamount,totallineitemamount,freightamount,statecode,modifiedon",
+    "$select": ("salesorderid,ordernumber,name,totalamount,totallineitemamount,freightamount,statecode,modifiedon,"
+                "billto_name,billto_line1,billto_line2,billto_line3,billto_city,billto_postalcode,billto_stateorprovince,"
+                "billto_country"),
     "$expand": ("order_details($select=quantity,priceperunit,manualdiscountamount,productdescription,"
                 "extendedamount,_productid_value),customerid_account($select=name,accountnumber,emailaddress1,"
-                "address1_line1,address1_city,address1_postalcode,address1_stateorprovince,address1_country),"
+                "address1_line1,address1_line2,address1_city,address1_postalcode,address1_stateorprovince,address1_country),"
                 "transactioncurrencyid($select=isocurrencycode)"),
 }
 _NAME = "@OData.Community.Display.V1.FormattedValue"
@@ -54,6 +63,18 @@ def _attributes(entity: Any) -> dict[str, Any]:
 def _option(value: Any) -> int | None:
     v = value.get("Value") if isinstance(value, dict) else value
     return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _buyer(so: Mapping[str, Any], acct: Mapping[str, Any]) -> dict[str, Any]:
+    """The account as buyer, at the order's bill-to address when the order has one, else the account's address 1."""
+    src, prefix = (so, "billto_") if so.get("billto_line1") else (acct, "address1_")
+
+    def col(name: str) -> str:
+        return str(src.get(prefix + name) or "").strip()
+
+    return party(str(acct.get("name") or so.get("billto_name") or "").strip(), email=acct.get("emailaddress1"),
+                 line1=col("line1"), line2=" ".join(x for x in (col("line2"), col("line3")) if x) or None, city=col("city"),
+                 postal_code=col("postalcode"), region=col("stateorprovince") or None, country=country_code(col("country")))
 
 
 class Dynamics365(Source):
@@ -123,7 +144,7 @@ class Dynamics365(Source):
         try:
             return [self._order(event, doc)]
         except (KeyError, TypeError) as exc:
-            raise FetchError(f"dynamics365: salesorder lacks {exc}", retriable=False) from None
+            raise FetchError(plain_reason(exc, what="the dynamics365 sales order"), retriable=False) from None
 
     def _order(self, event: ThinEvent, so: dict[str, Any]) -> dict[str, Any]:
         acct = so.get("customerid_account") or {}
@@ -136,9 +157,7 @@ class Dynamics365(Source):
             raw, event_id=event.event_id, trigger=event.trigger, external_order_id=so["salesorderid"],
             order_number=so.get("ordernumber"), occurred_at=parse_time(so.get("modifiedon"), event.occurred_at),
             customer_ref=f"dynamics365:{acct['accountnumber']}" if acct.get("accountnumber") else None,
-            customer=party(acct.get("name") or "", email=acct.get("emailaddress1"), line1=acct.get("address1_line1") or "",
-                           city=acct.get("address1_city") or "", postal_code=acct.get("address1_postalcode") or "",
-                           region=acct.get("address1_stateorprovince"), country=acct.get("address1_country") or ""),
+            customer=_buyer(so, acct),
             currency=(so.get("transactioncurrencyid") or {})["isocurrencycode"], lines=lines,
             shipping=so.get("freightamount") or 0, announced_total=so.get("totalamount"),
             dedup_keys=[f"dynamics365:salesorder:{so['salesorderid']}:{kind}"], attributes=event.attributes)

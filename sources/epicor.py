@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Mapping
 
 from invoicing.errors import IgnoredEvent, PayloadError
+from invoicing.reasons import plain_reason
 from sources.base import (TIMESTAMPED_HEADERS, EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_time,
                           party, schema_document, verify_timestamped_request)
 
@@ -86,4 +87,4 @@ class Epicor(Source):
                 purchase_order=hed.get("PONum"), dedup_keys=[f"epicor:order:{company}:{num}:{kind}"],
                 attributes={"company": company, "cust_num": str(hed.get("CustNum") or "")})]
         except (KeyError, TypeError, AttributeError) as exc:
-            raise PayloadError(f"Epicor order lacks {exc}") from None
+            raise PayloadError(plain_reason(exc, what="the Epicor order")) from None

@@ -27,6 +27,7 @@ import httpx
 
 from invoicing.country_names import country_code
 from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
+from invoicing.reasons import plain_reason
 from invoicing.fetch import fetch_json, platform_auth
 from invoicing.money import q4, to_decimal
 from sources.base import (
@@ -72,9 +73,9 @@ class FreshBooks(Source):
             return None
         if "verifier" not in fields:
             return None
-        log.warning("FreshBooks verification callback for callback %s received; activate it with the verifier "
-                    "(PUT /events/account/{account_id}/events/callbacks/{callback_id}); nothing published",
-                    fields.get("object_id") or fields.get("callback_id") or "?")
+        # unauthenticated: nothing from the request is logged (the gateway logs its fixed summary)
+        log.info("FreshBooks verification callback answered, nothing published; activate the callback with its "
+                 "verifier (PUT /events/account/{account_id}/events/callbacks/{callback_id})")
         return Reply(200, b"", content_type="")
 
     def verify(self, request: InboundRequest) -> None:
@@ -121,7 +122,7 @@ class FreshBooks(Source):
                    "received_at": datetime.fromisoformat(event.attributes["received_at"])}
             return [self._order(raw, event, account, pay, inv)]
         except (KeyError, TypeError) as exc:
-            raise FetchError(f"FreshBooks payment {event.resource_id}: answer lacks {exc}", retriable=False) from None
+            raise FetchError(plain_reason(exc, what=f"FreshBooks' answer for payment {event.resource_id}"), retriable=False) from None
 
     def _order(self, raw: Mapping[str, Any], event: ThinEvent, account: str, pay: dict[str, Any],
                inv: dict[str, Any]) -> dict[str, Any]:

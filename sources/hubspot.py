@@ -14,6 +14,10 @@
 * Thin: the worker fetches the deal with its line-item and company associations
   (``GET /crm/v3/objects/deals/{id}``), the line items (``POST /crm/v3/objects/line_items/batch/read``)
   and the company, with the private-app token ``INVOICING_HUBSPOT_ACCESS_TOKEN``.
+* Buyer: the deal's associated company: ``name``, ``address``/``address2``, ``city``, ``zip``, ``state``,
+  ``country`` (free text, e.g. "Germany", mapped to ISO 3166 alpha-2) [C: default company properties];
+  VAT id from the ``vat_id`` company property, a custom property HubSpot does not define [S]. The
+  deal's name is never taken as the buyer's name.
 * Order key: ``hubspot:<deal id>`` (HubSpot deals carry no reference to another system's order).
 """
 from __future__ import annotations
@@ -26,7 +30,9 @@ from typing import Any, ClassVar, Mapping
 import httpx
 from pydantic import Field
 
+from invoicing.country_names import country_code
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
+from invoicing.reasons import plain_reason
 from invoicing.settings import PlatformSettings
 from invoicing.fetch import fetch_json
 from sources.base import (
@@ -95,7 +101,7 @@ class HubSpot(Source):
         try:
             keys = sorted(_event_key(e) for e in hits)
         except KeyError as exc:
-            raise PayloadError(f"HubSpot event lacks {exc}") from None
+            raise PayloadError(plain_reason(exc, what="the HubSpot event")) from None
         event_id = keys[0] if len(keys) == 1 else "batch-" + hashlib.sha256("|".join(keys).encode()).hexdigest()[:24]
         return EventInfo(event_type="deal.propertyChange", event_id=event_id)
 
@@ -113,7 +119,7 @@ class HubSpot(Source):
                                      attributes={"portal_id": str(ev["portalId"]), "dealstage": str(ev["propertyValue"]),
                                                  "change_source": str(ev.get("changeSource") or "")}))
             except (KeyError, ValueError, TypeError) as exc:
-                raise PayloadError(f"HubSpot event lacks {exc}") from None
+                raise PayloadError(plain_reason(exc, what="the HubSpot event")) from None
         return out
 
     async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
@@ -139,7 +145,7 @@ class HubSpot(Source):
         try:
             return [self._order(event, deal, items["results"], company)]
         except (KeyError, TypeError) as exc:
-            raise FetchError(f"hubspot deal {event.resource_id} lacks {exc}", retriable=False) from None
+            raise FetchError(plain_reason(exc, what=f"the hubspot deal {event.resource_id}"), retriable=False) from None
 
     def _order(self, event: ThinEvent, deal: dict[str, Any], items: list[dict[str, Any]], company: dict[str, Any]) -> dict[str, Any]:
         props = deal["properties"]
@@ -152,15 +158,15 @@ class HubSpot(Source):
         if not currency:
             raise PayloadError(f"hubspot deal {deal['id']} has no currency")
         c = company.get("properties") or {}
-        country = (c.get("country") or "").strip()
+        country = country_code(c.get("country"))
         raw = {"platform": self.platform, "event_type": event.event_type, "received_at": datetime.now(timezone.utc)}
         return order_event(
             raw, event_id=event.event_id, trigger=event.trigger, external_order_id=str(deal["id"]),
             order_number=props.get("dealname"), occurred_at=event.occurred_at,
             customer_ref=f"hubspot:company:{company['id']}" if company.get("id") else None,
-            customer=party(c.get("name") or props.get("dealname") or "", vat_id=c.get("vat_id"), line1=c.get("address") or "",
+            customer=party(c.get("name") or "", vat_id=c.get("vat_id"), line1=c.get("address") or "",
                            line2=c.get("address2"), city=c.get("city") or "", postal_code=c.get("zip") or "",
-                           region=c.get("state"), country=country if len(country) == 2 else ""),
+                           region=c.get("state"), country=country),
             currency=currency, lines=lines, announced_total=props.get("amount"),
             dedup_keys=[f"hubspot:deal:{deal['id']}:{event.attributes.get('dealstage', '')}"],
             attributes={"portal_id": event.attributes.get("portal_id", ""), "pipeline": str(props.get("pipeline") or ""),

@@ -12,9 +12,12 @@
   STAGE_REACHED; other changes are answered 200 and ignored.
 * Event id: ``triggerUuid`` (the same on monday's retries).
 * Thin: the worker runs the GraphQL ``items(ids:…)`` query (``POST /v2``, ``Authorization: <API token>``
-  from ``INVOICING_MONDAY_ACCESS_TOKEN``, ``API-Version`` header). Item columns (by title):
-  Customer, Email, Country, Currency, PO number; one subitem per order line with SKU, Quantity,
-  Unit price (numbers columns are read from their ``text``, exactly).
+  from ``INVOICING_MONDAY_ACCESS_TOKEN``, ``API-Version`` header). Item columns (by title, as the
+  board owner sets them up [S]): Customer (the buyer's legal name), Email, Street, City, Postal code
+  (or ZIP), State, Country (a country column: ``countryCode``; a text column: the name or code),
+  VAT ID (or VAT number), Currency, PO number; one subitem per order line with SKU, Quantity,
+  Unit price (numbers columns are read from their ``text``, exactly). The item's own name is the
+  order's title, never taken as the buyer's name.
 * Order key: ``monday:<item id>``.
 """
 from __future__ import annotations
@@ -28,6 +31,8 @@ import jwt
 from pydantic import Field
 
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
+from invoicing.reasons import plain_reason
+from invoicing.country_names import country_code
 from invoicing.settings import PlatformSettings
 from invoicing.fetch import fetch_json
 from sources.base import EventInfo, InboundRequest, Reply, Source, ThinEvent, order_event, order_line, parse_json, parse_time, party
@@ -57,8 +62,19 @@ def _columns(values: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {str((c.get("column") or {}).get("title") or c.get("id")).strip().casefold(): c for c in values}
 
 
-def _text(cols: Mapping[str, Mapping[str, Any]], title: str) -> str:
-    return str((cols.get(title) or {}).get("text") or "").strip()
+def _text(cols: Mapping[str, Mapping[str, Any]], *titles: str) -> str:
+    """The text of the first of *titles* that the item has and that is not empty."""
+    return next((t for t in (str((cols.get(title) or {}).get("text") or "").strip() for title in titles) if t), "")
+
+
+def _country(cols: Mapping[str, Mapping[str, Any]]) -> str:
+    """ISO 3166 alpha-2 from a country column (``countryCode`` in its value) or a text column."""
+    raw = (cols.get("country") or {}).get("value")
+    if raw:
+        value = parse_json(str(raw).encode())
+        if isinstance(value, dict) and value.get("countryCode"):
+            return country_code(value["countryCode"])
+    return country_code(_text(cols, "country"))
 
 
 class Monday(Source):
@@ -70,11 +86,12 @@ class Monday(Source):
     settings: MondaySettings
 
     def challenge(self, request: InboundRequest) -> Reply | None:
-        if request.method != "POST" or b'"challenge"' not in request.body:
+        # unauthenticated: only a small body that names a challenge is parsed, with the bounded parser
+        if request.method != "POST" or len(request.body) > 4096 or b'"challenge"' not in request.body:
             return None
         try:
-            doc = json.loads(request.body)
-        except ValueError:
+            doc = parse_json(request.body)
+        except PayloadError:
             return None
         if isinstance(doc, dict) and set(doc) == {"challenge"} and isinstance(doc["challenge"], str):
             return Reply(200, json.dumps({"challenge": doc["challenge"]}).encode())
@@ -130,7 +147,7 @@ class Monday(Source):
                               attributes={"board_id": str(event.get("boardId") or ""), "status": self._label(event) or "",
                                           "user_id": str(event.get("userId") or "")})]
         except KeyError as exc:
-            raise PayloadError(f"monday event lacks {exc}") from None
+            raise PayloadError(plain_reason(exc, what="the monday event")) from None
 
     async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
         token = self.settings.access_token
@@ -148,7 +165,7 @@ class Monday(Source):
         try:
             return [self._order(event, items[0])]
         except (KeyError, TypeError, PayloadError) as exc:
-            raise FetchError(f"monday item {event.resource_id}: {exc}", retriable=False) from None
+            raise FetchError(plain_reason(exc, what=f"the monday item {event.resource_id}"), retriable=False) from None
 
     def _order(self, event: ThinEvent, item: dict[str, Any]) -> dict[str, Any]:
         cols = _columns(item["column_values"])
@@ -159,10 +176,6 @@ class Monday(Source):
                 lines.append(order_line(sub["name"], _text(sc, "quantity") or "1", _text(sc, "unit price"), sku=_text(sc, "sku") or None))
         if not lines:
             raise PayloadError("no subitem with a Unit price")
-        country = ""
-        raw_country = (cols.get("country") or {}).get("value")
-        if raw_country:
-            country = str((parse_json(str(raw_country).encode()) or {}).get("countryCode") or "")
         currency = _text(cols, "currency")
         if not currency:
             raise PayloadError("item has no Currency")
@@ -170,7 +183,10 @@ class Monday(Source):
         return order_event(
             raw, event_id=event.event_id, trigger=event.trigger, external_order_id=str(item["id"]),
             order_number=item.get("name"), occurred_at=event.occurred_at,
-            customer=party(_text(cols, "customer") or item.get("name") or "", email=_text(cols, "email") or None, country=country),
+            customer=party(_text(cols, "customer"), email=_text(cols, "email") or None,
+                           vat_id=_text(cols, "vat id", "vat number", "vat") or None, line1=_text(cols, "street", "address"),
+                           city=_text(cols, "city"), postal_code=_text(cols, "postal code", "zip", "zip code"),
+                           region=_text(cols, "state", "region") or None, country=_country(cols)),
             currency=currency, lines=lines, purchase_order=_text(cols, "po number") or None,
             dedup_keys=[f"monday:item:{item['id']}:{event.attributes.get('status', '')}"],
             attributes={"board_id": str((item.get("board") or {}).get("id") or event.attributes.get("board_id", ""))},

@@ -53,6 +53,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Mapping
 
 from invoicing.errors import IgnoredEvent, PayloadError
+from invoicing.reasons import plain_reason
 from sources.base import (TIMESTAMPED_HEADERS, EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_time,
                           party, schema_document, verify_timestamped_request)
 
@@ -107,4 +108,4 @@ class NetSuite(Source):
                 dedup_keys=[f"netsuite:salesorder:{so['id']}:{kind}"],
                 attributes={"account": str(doc.get("account") or ""), "status": str(so.get("statusText") or so["status"])})]
         except (KeyError, TypeError, AttributeError) as exc:
-            raise PayloadError(f"NetSuite sales order lacks {exc}") from None
+            raise PayloadError(plain_reason(exc, what="the NetSuite sales order")) from None

@@ -35,6 +35,7 @@ from pydantic import Field
 
 from invoicing.fetch import fetch_json
 from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError
+from invoicing.reasons import plain_reason
 from invoicing.exact import dumps_exact
 from invoicing.money import to_decimal
 from invoicing.poller import PollBatch, PollCursor, PollOptions, poll_keyset, raw_event_from_poll
@@ -173,7 +174,7 @@ class Odoo(Source):
             rows = await self._read(client, "sale.order.line", list(so["order_line"]), LINE_FIELDS)
             return [self._order(event, so, partner, rows)]
         except (KeyError, TypeError, IndexError) as exc:
-            raise FetchError(f"odoo: sale.order lacks {exc}", retriable=False) from None
+            raise FetchError(plain_reason(exc, what="the odoo sale.order"), retriable=False) from None
 
     def _order(self, event: ThinEvent, so: dict[str, Any], partner: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
         lines = []

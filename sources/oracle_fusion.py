@@ -13,8 +13,15 @@ subscribes to the Order Management event and forwards a small JSON we define
   order waits for billing) → SHIPMENT_CONFIRMED; ``CANCELED`` → ORDER_CANCELLED; others ignored.
   Dedupe: ``eventId``; ``oracle-fusion:order:<headerId>:shipped`` across events.
 * Thin: the worker reads ``GET /fscmRestApi/resources/11.13.18.05/salesOrdersForOrderHub/<headerId>
-  ?expand=lines&onlyData=true`` with Basic (``USERNAME``/``PASSWORD``) or OAuth2 client credentials
-  (``CLIENT_ID``/``CLIENT_SECRET``/``TOKEN_URL`` of the IAM domain).
+  ?expand=lines,billToCustomer&onlyData=true`` with Basic (``USERNAME``/``PASSWORD``) or OAuth2 client
+  credentials (``CLIENT_ID``/``CLIENT_SECRET``/``TOKEN_URL`` of the IAM domain).
+* Buyer: the order's bill-to customer account and its bill-to site, the ``billToCustomer`` child
+  (Bill-to Customers, keyed by ``AddressId``) [C: child resource in Oracle's REST API for SCM]:
+  ``PartyName``, ``AccountNumber``, ``AddressLine1``..``AddressLine4``, ``City``, ``PostalCode``,
+  ``State``/``Province``, ``Country`` (territory code) [S: attribute names as integrations use them].
+  The header's ``BuyingPartyName`` only when the bill-to child has no name. VAT id: the lines'
+  ``ThirdPartyTaxRegistrationNumber`` (the customer's tax registration used for the order's tax) [S].
+  The customer reference stays ``BuyingPartyNumber`` (the bill-to ``AccountNumber`` when it is absent).
 """
 from __future__ import annotations
 
@@ -23,17 +30,46 @@ from typing import Any, ClassVar, Mapping
 
 import httpx
 
+from invoicing.country_names import country_code
 from invoicing.fetch import fetch_json, platform_auth
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError
+from invoicing.reasons import plain_reason
 from invoicing.webhook_auth import presented_tokens, require_token
 from sources.base import EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, schema_document, parse_time, party
 
-__all__ = ["OracleFusion", "STATUS_TRIGGERS", "SCHEMA", "RESOURCE"]
+__all__ = ["OracleFusion", "STATUS_TRIGGERS", "SCHEMA", "RESOURCE", "EXPAND", "bill_to_customer"]
 
 SCHEMA = "invoicing.oracle-fusion.order-status/1"
 RESOURCE = "/fscmRestApi/resources/11.13.18.05/salesOrdersForOrderHub"
+#: the children read with the order header
+EXPAND = "lines,billToCustomer"
 STATUS_TRIGGERS = {"CLOSED": "SHIPMENT_CONFIRMED", "AWAITING_BILLING": "SHIPMENT_CONFIRMED", "CANCELED": "ORDER_CANCELLED"}
 _ID = re.compile(r"^[0-9]{1,20}$")
+
+
+def _children(doc: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
+    """An expanded child collection: ``{"items": [...]}`` (REST framework) or a plain list."""
+    value = doc.get(name)
+    items = value.get("items") if isinstance(value, dict) else value
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def _text(value: Any) -> str:
+    return str(value).strip() if value is not None else ""
+
+
+def bill_to_customer(so: Mapping[str, Any]) -> dict[str, Any]:
+    """The order's buyer as `party`: the bill-to customer and its bill-to site, the VAT id from the lines."""
+    bill = (_children(so, "billToCustomer") or [{}])[0]
+    vat = next((_text(li.get("ThirdPartyTaxRegistrationNumber")) for li in _children(so, "lines")
+                if _text(li.get("ThirdPartyTaxRegistrationNumber"))), "")
+    return party(_text(bill.get("PartyName")) or _text(so.get("BuyingPartyName")),
+                 email=_text(so.get("BuyingPartyContactEmail")) or None,
+                 vat_id=vat or None, line1=_text(bill.get("AddressLine1")),
+                 line2=" ".join(_text(bill.get(f"AddressLine{i}")) for i in (2, 3, 4) if _text(bill.get(f"AddressLine{i}"))) or None,
+                 city=_text(bill.get("City")), postal_code=_text(bill.get("PostalCode")),
+                 region=_text(bill.get("State")) or _text(bill.get("Province")) or None,
+                 country=country_code(bill.get("Country")))
 
 
 class OracleFusion(Source):
@@ -73,27 +109,26 @@ class OracleFusion(Source):
         base = self.base_url()
         auth = platform_auth(self.settings, grant="client_credentials", base_url=base, client=client, prefer_basic=True)
         so = await fetch_json(client, self.platform, "GET", f"{base}{RESOURCE}/{event.resource_id}", auth=auth,
-                              params={"expand": "lines", "onlyData": "true"})
+                              params={"expand": EXPAND, "onlyData": "true"})
         if not isinstance(so, dict) or "HeaderId" not in so:
             raise FetchError(f"oracle-fusion: order {event.resource_id}: unexpected answer", retriable=False)
         try:
             return [self._order(event, so)]
         except (KeyError, TypeError) as exc:
-            raise FetchError(f"oracle-fusion: order lacks {exc}", retriable=False) from None
+            raise FetchError(plain_reason(exc, what="the oracle-fusion order"), retriable=False) from None
 
     def _order(self, event: ThinEvent, so: dict[str, Any]) -> dict[str, Any]:
         lines = [order_line(li.get("ProductDescription") or li.get("ProductNumber") or "", li["OrderedQuantity"],
                             li["UnitSellingPrice"], sku=li.get("ProductNumber"))
-                 for li in (so.get("lines") or {}).get("items", so.get("lines")) or []
-                 if isinstance(li, dict) and li.get("OrderedQuantity") and li.get("StatusCode") != "CANCELED"]
+                 for li in _children(so, "lines") if li.get("OrderedQuantity") and li.get("StatusCode") != "CANCELED"]
         raw = {"platform": self.platform, "event_type": event.event_type, "received_at": event.occurred_at}
         kind = "shipped" if event.trigger == "SHIPMENT_CONFIRMED" else "canceled"
-        number = so.get("BuyingPartyNumber")
+        number = so.get("BuyingPartyNumber") or (_children(so, "billToCustomer") or [{}])[0].get("AccountNumber")
         return order_event(
             raw, event_id=event.event_id, trigger=event.trigger, external_order_id=str(so["HeaderId"]),
             order_number=so.get("OrderNumber"), occurred_at=parse_time(so.get("LastUpdateDate"), event.occurred_at),
             customer_ref=f"oracle-fusion:{number}" if number else None,
-            customer=party(so.get("BuyingPartyName") or "", email=so.get("BuyingPartyContactEmail")),
+            customer=bill_to_customer(so),
             currency=so["TransactionalCurrencyCode"], lines=lines, announced_total=so.get("TotalAmount"),
             purchase_order=so.get("CustomerPONumber"), dedup_keys=[f"oracle-fusion:order:{so['HeaderId']}:{kind}"],
             attributes={**event.attributes, "business_unit": str(so.get("BusinessUnitName") or "")})

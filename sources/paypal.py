@@ -18,6 +18,12 @@
 * Order key: the purchase unit's ``custom_id`` (v1: transaction ``custom``) when the seller's checkout
   stored the order's canonical key there (``shopify:5800000000003``), else ``paypal:<order or payment id>``;
   ``invoice_id``/``invoice_number`` becomes the order number.
+* Buyer: the payer, "the customer who approves and pays for the order" [C: Orders v2 ``payer``]:
+  its ``name`` (``given_name`` ``surname``) and ``address`` (``address_line_1/2``, ``admin_area_2`` city,
+  ``admin_area_1`` state, ``postal_code``, ``country_code``); v1: ``payer_info`` names and
+  ``billing_address`` [S]. PayPal often gives only the payer's country; the purchase unit's shipping
+  address is where goods go and is never taken as the buyer's, so such a buyer is refused before
+  numbering unless reference data knows the customer. PayPal holds no VAT id for the payer.
 """
 from __future__ import annotations
 
@@ -38,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import Field
 
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
+from invoicing.reasons import plain_reason
 from invoicing.money import ZERO, to_decimal
 from invoicing.settings import PlatformSettings
 from invoicing.fetch import fetch_json
@@ -175,7 +182,7 @@ class PayPal(Source):
         try:
             return [self._from_payment(event, doc) if event.resource == "payment" else self._from_order(event, doc)]
         except (KeyError, TypeError, IndexError, AttributeError) as exc:
-            raise FetchError(f"paypal {event.resource} {event.resource_id} lacks {exc}", retriable=False) from None
+            raise FetchError(plain_reason(exc, what=f"the paypal {event.resource} {event.resource_id}"), retriable=False) from None
 
     def _raw(self, event: ThinEvent) -> dict[str, Any]:
         return {"platform": self.platform, "event_type": event.event_type, "received_at": datetime.now(timezone.utc)}
@@ -194,11 +201,10 @@ class PayPal(Source):
             rate = (tax * 100 / price).quantize(Decimal("0.01"), ROUND_HALF_UP) if price and item.get("tax") else None
             lines.append(order_line(item["name"], item["quantity"], price, sku=item.get("sku"), tax_rate=rate))
         breakdown = unit["amount"].get("breakdown") or {}
-        ship = unit.get("shipping") or {}
-        addr = ship.get("address") or (doc.get("payer") or {}).get("address") or {}
         payer = doc.get("payer") or {}
+        addr = payer.get("address") or {}
         pname = payer.get("name") or {}
-        name = (ship.get("name") or {}).get("full_name") or " ".join(x for x in (pname.get("given_name"), pname.get("surname")) if x)
+        name = " ".join(x for x in (pname.get("given_name"), pname.get("surname")) if x)
         captures = (unit.get("payments") or {}).get("captures") or []
         paid = sum((to_decimal(c["amount"]["value"]) for c in captures if c.get("status") == "COMPLETED"), start=ZERO)
         return order_event(
@@ -225,8 +231,8 @@ class PayPal(Source):
             rate = (tax * 100 / price).quantize(Decimal("0.01"), ROUND_HALF_UP) if price and item.get("tax") else None
             lines.append(order_line(item["name"], item["quantity"], price, sku=item.get("sku"), tax_rate=rate))
         info = (doc.get("payer") or {}).get("payer_info") or {}
-        addr = tx["item_list"].get("shipping_address") or info.get("billing_address") or info.get("shipping_address") or {}
-        name = addr.get("recipient_name") or " ".join(x for x in (info.get("first_name"), info.get("last_name")) if x)
+        addr = info.get("billing_address") or {}
+        name = " ".join(x for x in (info.get("first_name"), info.get("last_name")) if x)
         sales = [r["sale"] for r in tx.get("related_resources") or [] if "sale" in r]
         paid = sum((to_decimal(s["amount"]["total"]) for s in sales if s.get("state") == "completed"), start=ZERO)
         return order_event(

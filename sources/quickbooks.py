@@ -23,6 +23,7 @@ import httpx
 
 from invoicing.country_names import country_code
 from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
+from invoicing.reasons import plain_reason
 from invoicing.fetch import fetch_json, platform_auth
 from invoicing.money import ZERO, to_decimal
 from sources.base import (
@@ -74,7 +75,7 @@ def changes(body: bytes) -> list[dict[str, str]]:
         else:
             raise PayloadError("body is neither a CloudEvents array nor eventNotifications")
     except (KeyError, TypeError) as exc:
-        raise PayloadError(f"QuickBooks event lacks {exc}") from None
+        raise PayloadError(plain_reason(exc, what="the QuickBooks event")) from None
     return out
 
 
@@ -126,7 +127,7 @@ class QuickBooks(Source):
             doc = (await self._get(client, realm, event.resource, event.resource_id))[key]
             return [self._order(raw, event, realm, event.resource, doc, event.trigger, event_id=event.event_id)]
         except (KeyError, TypeError) as exc:
-            raise FetchError(f"QuickBooks {event.resource} {event.resource_id} lacks {exc}", retriable=False) from None
+            raise FetchError(plain_reason(exc, what=f"the QuickBooks {event.resource} {event.resource_id}"), retriable=False) from None
 
     async def _get(self, client: httpx.AsyncClient, realm: str, entity: str, entity_id: str) -> dict[str, Any]:
         try:

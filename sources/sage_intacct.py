@@ -17,7 +17,9 @@
   when set. ``X-Trusted-Context`` (base64 JSON) must be present and, when ``CLIENT_ID`` is set, name
   that client. The JWT does not cover the body: a token-only platform (``signs_body = False``).
 * Dedupe: the per-request idempotency key (``Idempotency-Key``, or ``X-Idempotency-Key``; the header
-  name is [U]), identical across Sage's retries; ``sage-intacct:so:<docId>:converted`` across events.
+  name is [U]), identical across Sage's retries, bound to a digest of the body (the JWT does not cover
+  it, so a captured key with a swapped body is another event); ``sage-intacct:so:<docId>:converted``
+  across events.
 * Trigger: ``state`` ``Converted`` → SHIPMENT_CONFIRMED; other states ignored. Full payload, no fetch.
 """
 from __future__ import annotations
@@ -30,8 +32,9 @@ import jwt
 from pydantic import Field, SecretStr
 
 from invoicing.errors import IgnoredEvent, PayloadError, SignatureError
+from invoicing.reasons import plain_reason
 from invoicing.settings import PlatformSettings
-from sources.base import EventInfo, InboundRequest, Source, ThinEvent, constant_time_equal, order_event, order_line, schema_document, parse_time, party
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent, body_digest, constant_time_equal, order_event, order_line, schema_document, parse_time, party
 
 __all__ = ["SageIntacct", "SageIntacctSettings", "SCHEMA", "STATE_TRIGGERS"]
 
@@ -88,7 +91,10 @@ class SageIntacct(Source):
             raise PayloadError("sage-intacct: request without an idempotency key")
         if doc.get("state") not in STATE_TRIGGERS:
             raise IgnoredEvent(f"sales order state {doc.get('state')!r} does not trigger invoicing")
-        return EventInfo(event_type=f"SODOCUMENT.{doc.get('action') or 'set'}.{doc['state']}", event_id=key)
+        # the JWT does not cover the body: the event id binds Sage's idempotency key to this body, so a captured
+        # key sent again with another body is another event, and cannot make the genuine one look like a duplicate
+        return EventInfo(event_type=f"SODOCUMENT.{doc.get('action') or 'set'}.{doc['state']}",
+                         event_id=f"{key}:{body_digest(request.body)[:16]}")
 
     def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
         doc = self._doc(raw["body"])
@@ -112,4 +118,4 @@ class SageIntacct(Source):
                 purchase_order=doc.get("poNumber"), dedup_keys=[f"sage-intacct:so:{doc['docId']}:converted"],
                 attributes={"doc_par_id": str(doc.get("docParId") or "")})]
         except (KeyError, TypeError, AttributeError) as exc:
-            raise PayloadError(f"Sage Intacct sales order lacks {exc}") from None
+            raise PayloadError(plain_reason(exc, what="the Sage Intacct sales order")) from None

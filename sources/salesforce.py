@@ -19,6 +19,11 @@
   query with OAuth2 client credentials (``CLIENT_ID``/``CLIENT_SECRET``; token endpoint
   ``<BASE_URL>/services/oauth2/token`` unless ``TOKEN_URL``). ``BASE_URL`` is the My Domain URL.
   ``CurrencyIsoCode`` exists in multi-currency orgs only; otherwise ``DEFAULT_CURRENCY``.
+* Buyer: the Opportunity's Account: ``Name``, ``BillingStreet`` (a text area: its first line, then the
+  rest), ``BillingCity``, ``BillingPostalCode``, ``BillingStateCode``, ``BillingCountryCode`` [C: Account
+  fields; the ``*Code`` fields need state and country picklists]. Salesforce has no standard VAT id field:
+  ``INVOICING_SALESFORCE_VAT_FIELD`` names the org's custom Account field that holds it (e.g.
+  ``VAT_Number__c``) [S], and it is read with the same query.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from pydantic import Field
 
 from invoicing.fetch import fetch_json, platform_auth
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
+from invoicing.reasons import plain_reason
 from invoicing.money import to_decimal
 from invoicing.settings import PlatformSettings
 from invoicing.webhook_auth import presented_tokens, require_token
@@ -38,7 +44,7 @@ from invoicing.xmlsafe import attr, children, descendants, parse_xml, text
 from sources.base import (EventInfo, InboundRequest, Reply, Source, ThinEvent, constant_time_equal, order_event, order_line,
                           parse_time, party)
 
-__all__ = ["Salesforce", "SalesforceSettings", "ACK"]
+__all__ = ["Salesforce", "SalesforceSettings", "ACK", "opportunity_soql"]
 
 ACK = (b'<?xml version="1.0" encoding="UTF-8"?>'
        b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
@@ -51,10 +57,19 @@ _OPP_FIELDS = ("Id, Name, StageName, CloseDate, Amount, CurrencyIsoCode, LastMod
                "Account.BillingStateCode, Account.BillingCountryCode")
 
 
+def opportunity_soql(opp_id: str, vat_field: str | None = None) -> str:
+    """The one SOQL query for an Opportunity, its Account (with the VAT id field if configured) and its lines."""
+    fields = _OPP_FIELDS + (f", Account.{vat_field}" if vat_field else "")
+    return (f"SELECT {fields}, (SELECT {_LINE_FIELDS} FROM OpportunityLineItems ORDER BY SortOrder) "
+            f"FROM Opportunity WHERE Id = '{opp_id}'")
+
+
 class SalesforceSettings(PlatformSettings):
     api_version: str = Field("v62.0", description="REST API version for the SOQL query.")
     won_stage: str = Field("Closed Won", description="The StageName that triggers invoicing.")
     default_currency: str = Field("EUR", description="Currency when the org is not multi-currency.")
+    vat_field: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{0,79}$",
+                                  description="API name of the custom Account field holding the VAT id (e.g. VAT_Number__c).")
 
 
 def _org15(org_id: str) -> str:
@@ -131,8 +146,7 @@ class Salesforce(Source):
         base = self.base_url()
         auth = platform_auth(self.settings, grant="client_credentials", token_url="/services/oauth2/token", base_url=base,
                              client=client)
-        soql = (f"SELECT {_OPP_FIELDS}, (SELECT {_LINE_FIELDS} FROM OpportunityLineItems ORDER BY SortOrder) "
-                f"FROM Opportunity WHERE Id = '{event.resource_id}'")
+        soql = opportunity_soql(event.resource_id, self.settings.vat_field)
         doc = await fetch_json(client, self.platform, "GET", f"{base}/services/data/{self.settings.api_version}/query",
                                auth=auth, params={"q": soql})
         records = doc.get("records") if isinstance(doc, dict) else None
@@ -141,10 +155,11 @@ class Salesforce(Source):
         try:
             return [self._order(event, records[0])]
         except (KeyError, TypeError, AttributeError) as exc:
-            raise FetchError(f"salesforce: Opportunity lacks {exc}", retriable=False) from None
+            raise FetchError(plain_reason(exc, what="the salesforce Opportunity"), retriable=False) from None
 
     def _order(self, event: ThinEvent, opp: dict[str, Any]) -> dict[str, Any]:
         acct = opp.get("Account") or {}
+        street = [s.strip() for s in str(acct.get("BillingStreet") or "").splitlines() if s.strip()]
         lines = []
         for li in (opp.get("OpportunityLineItems") or {}).get("records") or []:
             qty, price = to_decimal(li["Quantity"]), to_decimal(li["UnitPrice"])
@@ -159,9 +174,11 @@ class Salesforce(Source):
             raw, event_id=event.event_id, trigger=event.trigger, external_order_id=opp["Id"],
             order_number=opp.get("Name"), occurred_at=parse_time(opp.get("LastModifiedDate"), event.occurred_at),
             customer_ref=f"salesforce:{acct.get('AccountNumber') or acct.get('Id')}" if acct else None,
-            customer=party(acct.get("Name") or "", line1=acct.get("BillingStreet") or "", city=acct.get("BillingCity") or "",
-                           postal_code=acct.get("BillingPostalCode") or "", region=acct.get("BillingStateCode"),
-                           country=acct.get("BillingCountryCode") or ""),
+            customer=party(acct.get("Name") or "", vat_id=str(acct.get(self.settings.vat_field) or "").strip() or None
+                           if self.settings.vat_field else None,
+                           line1=street[0] if street else "", line2=" ".join(street[1:]) or None,
+                           city=acct.get("BillingCity") or "", postal_code=acct.get("BillingPostalCode") or "",
+                           region=acct.get("BillingStateCode"), country=acct.get("BillingCountryCode") or ""),
             currency=opp.get("CurrencyIsoCode") or self.settings.default_currency, lines=lines,
             announced_total=opp.get("Amount"), dedup_keys=[f"salesforce:opportunity:{opp['Id']}:closed-won"],
             attributes={**event.attributes, "stage": opp.get("StageName") or ""})

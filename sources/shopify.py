@@ -4,12 +4,19 @@
   Secret: ``INVOICING_SHOPIFY_SECRET``.
 * Event id: ``X-Shopify-Event-Id`` (Shopify's duplicate signal); ``X-Shopify-Webhook-Id`` as fallback.
 * Payload: the REST Order, full (no fetch needed). Money values are decimal strings.
+* Buyer: ``billing_address`` only [C: "the mailing address associated with the payment method";
+  absent on orders that need no payment method, e.g. some POS or digital orders]: ``company`` (else
+  the billing name, else the customer's name), ``address1``/``address2``, ``city``, ``zip``,
+  ``province_code``, ``country_code``. The ``shipping_address`` is where goods go, not who is billed,
+  so it is never used as the buyer's address; an order without a billing address leaves it empty and
+  is refused before numbering unless reference data knows the customer. Shopify orders carry no VAT id.
 """
 from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping
 
 from invoicing.errors import IgnoredEvent, PayloadError, SignatureError
+from invoicing.reasons import plain_reason
 from invoicing.money import ZERO, to_decimal
 from sources.base import (
     EventInfo,
@@ -72,13 +79,13 @@ class Shopify(Source):
         try:
             return [self._order(raw, doc, trigger, topic)]
         except (KeyError, TypeError) as exc:
-            raise PayloadError(f"Shopify order lacks {exc}") from None
+            raise PayloadError(plain_reason(exc, what="the Shopify order")) from None
 
     def _order(self, raw: Mapping[str, Any], doc: dict[str, Any], trigger: str, topic: str) -> dict[str, Any]:
-        bill = doc.get("billing_address") or doc.get("shipping_address") or {}
+        bill = doc.get("billing_address") or {}
         cust = doc.get("customer") or {}
         name = (bill.get("company") or " ".join(x for x in (bill.get("first_name"), bill.get("last_name")) if x)
-                or " ".join(x for x in (cust.get("first_name"), cust.get("last_name")) if x) or doc.get("email") or "")
+                or " ".join(x for x in (cust.get("first_name"), cust.get("last_name")) if x) or "")
         lines = []
         for item in doc["line_items"]:
             discount = sum((to_decimal(a["amount"]) for a in item.get("discount_allocations") or []), start=ZERO)

@@ -12,8 +12,10 @@
   not that money arrived or goods left, so it is neither PAYMENT_RECEIVED nor SHIPMENT_CONFIRMED.
   Every other action on the board is answered 200 and ignored.
 * Event id: ``action.id`` (24 hex), the same on Trello's retries.
-* Thin: the card's custom fields hold the sale (Customer, Customer email, Country, Currency, SKU,
-  Quantity, Unit price, PO number). The worker fetches ``GET /1/cards/{id}?customFieldItems=true``
+* Thin: the card's custom fields hold the sale, as the board owner sets them up [S]: Customer (the
+  buyer's legal name), Customer email, Street, City, Postal code (or ZIP), State, Country (name or
+  ISO code), VAT ID (or VAT number), Currency, SKU, Quantity, Unit price, PO number. The card's name
+  is the deal's title, never taken as the buyer's name. The worker fetches ``GET /1/cards/{id}?customFieldItems=true``
   and the board's ``/1/boards/{id}/customFields`` (names and dropdown options) with
   ``Authorization: OAuth oauth_consumer_key=<INVOICING_TRELLO_API_KEY>, oauth_token=<INVOICING_TRELLO_ACCESS_TOKEN>``.
 * Order key: ``trello:<card id>``.
@@ -26,7 +28,9 @@ from typing import Any, ClassVar, Mapping
 import httpx
 from pydantic import Field
 
+from invoicing.country_names import country_code
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
+from invoicing.reasons import plain_reason
 from invoicing.settings import PlatformSettings
 from invoicing.fetch import fetch_json
 from sources.base import (
@@ -101,7 +105,7 @@ class Trello(Source):
                                           "list_name": str(data["listAfter"].get("name") or ""),
                                           "member": str((action.get("memberCreator") or {}).get("username") or "")})]
         except (KeyError, TypeError) as exc:
-            raise PayloadError(f"Trello action lacks {exc}") from None
+            raise PayloadError(plain_reason(exc, what="the Trello action")) from None
 
     def _auth(self) -> dict[str, str]:
         key, token = self.settings.api_key, self.settings.access_token
@@ -119,7 +123,7 @@ class Trello(Source):
         try:
             return [self._order(event, card, defs)]
         except (KeyError, TypeError, AttributeError) as exc:
-            raise FetchError(f"trello card {event.resource_id} lacks {exc}", retriable=False) from None
+            raise FetchError(plain_reason(exc, what=f"the trello card {event.resource_id}"), retriable=False) from None
         except PayloadError as exc:
             raise FetchError(f"trello card {event.resource_id}: {exc}", retriable=False) from None
 
@@ -150,7 +154,10 @@ class Trello(Source):
         return order_event(
             raw, event_id=event.event_id, trigger=event.trigger, external_order_id=str(card["id"]),
             order_number=f"#{card['idShort']}" if card.get("idShort") else None, occurred_at=event.occurred_at,
-            customer=party(f.get("customer") or "", email=f.get("customer email"), country=f.get("country") or ""),
+            customer=party(f.get("customer") or "", email=f.get("customer email") or None,
+                           vat_id=f.get("vat id") or f.get("vat number") or None, line1=f.get("street") or "",
+                           city=f.get("city") or "", postal_code=f.get("postal code") or f.get("zip") or "",
+                           region=f.get("state") or None, country=country_code(f.get("country"))),
             currency=f["currency"], lines=[line], purchase_order=f.get("po number"),
             dedup_keys=[f"trello:card:{card['id']}:{event.attributes.get('list_name', '')}"],
             attributes={"board_id": event.attributes.get("board_id", ""), "card_url": str(card.get("shortUrl") or "")},

@@ -25,6 +25,7 @@ import httpx
 from pydantic import Field
 
 from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
+from invoicing.reasons import plain_reason
 from invoicing.exact import dumps_exact
 from invoicing.fetch import fetch_json, platform_auth
 from invoicing.poller import PollBatch, PollCursor, raw_event_from_poll
@@ -98,7 +99,7 @@ class Wave(Source):
         try:
             return [self._order(raw, node, trigger)]
         except (KeyError, TypeError) as exc:
-            raise PayloadError(f"Wave invoice lacks {exc}") from None
+            raise PayloadError(plain_reason(exc, what="the Wave invoice")) from None
 
     def _order(self, raw: Mapping[str, Any], node: dict[str, Any], trigger: str) -> dict[str, Any]:
         lines = []

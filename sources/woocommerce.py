@@ -19,6 +19,10 @@
   (`invoicing.poller.poll_keyset`). Each order becomes the raw event an ``order.updated``
   delivery of it would: same event id (order id + status), event type and order key, so a
   webhook and a poll of the same change dedupe to one invoice downstream.
+* Buyer: the order's ``billing`` object [C]: ``company`` (else first and last name), ``address_1``/``_2``,
+  ``city``, ``postcode``, ``state``, ``country`` (ISO code), ``email``. WooCommerce has no VAT id of its
+  own; VAT plugins store it as order meta: ``_billing_vat_number`` (WooCommerce EU VAT Number 2.3+),
+  ``_vat_number`` (its older versions), or a ``billing.vat_number`` key some plugins add [S].
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ import httpx
 from pydantic import Field, SecretStr
 
 from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
+from invoicing.reasons import plain_reason
 from invoicing.exact import dumps_exact
 from invoicing.fetch import fetch_json
 from invoicing.money import ZERO, to_decimal
@@ -119,7 +124,7 @@ class WooCommerce(Source):
         try:
             return [self._order(raw, doc, STATUS_TRIGGERS[status], event_id, topic)]
         except (KeyError, TypeError) as exc:
-            raise PayloadError(f"WooCommerce order lacks {exc}") from None
+            raise PayloadError(plain_reason(exc, what="the WooCommerce order")) from None
 
     def _api(self) -> tuple[str, tuple[str, str]]:
         """The REST base and the consumer key/secret (HTTP Basic)."""
@@ -141,7 +146,7 @@ class WooCommerce(Source):
         try:
             return [self._order(raw, doc, event.trigger, event.event_id, event.event_type)]
         except (KeyError, TypeError, PayloadError) as exc:
-            raise FetchError(f"woocommerce order {event.resource_id} unreadable: {exc}", retriable=False) from None
+            raise FetchError(plain_reason(exc, what=f"the woocommerce order {event.resource_id}"), retriable=False) from None
 
     async def poll(self, client: httpx.AsyncClient, cursor: PollCursor) -> PollBatch:
         """Orders modified since *cursor* (in the polled statuses), as the raw events an
@@ -192,6 +197,9 @@ class WooCommerce(Source):
             lines.append(order_line(item.get("name") or "", qty, subtotal / qty, sku=item.get("sku") or None,
                                     discount=discount, tax_rate=rate))
         bill = doc.get("billing") or {}
+        meta = {str(m.get("key")): m.get("value") for m in doc.get("meta_data") or [] if isinstance(m, dict)}
+        vat = next((str(v).strip() for v in (bill.get("vat_number"), meta.get("_billing_vat_number"), meta.get("_vat_number"))
+                    if isinstance(v, str) and v.strip()), None)
         name = bill.get("company") or " ".join(x for x in (bill.get("first_name"), bill.get("last_name")) if x)
         paid_at = doc.get("date_paid_gmt")
         return order_event(
@@ -200,7 +208,7 @@ class WooCommerce(Source):
             occurred_at=parse_time((doc.get("date_completed_gmt") if trigger == "SHIPMENT_CONFIRMED" else paid_at)
                                    or doc.get("date_modified_gmt"), raw["received_at"]),
             customer_ref=f"woocommerce:{doc['customer_id']}" if doc.get("customer_id") else None,
-            customer=party(name, email=bill.get("email"), line1=bill.get("address_1") or "", line2=bill.get("address_2") or None,
+            customer=party(name, email=bill.get("email"), vat_id=vat, line1=bill.get("address_1") or "", line2=bill.get("address_2") or None,
                            city=bill.get("city") or "", postal_code=bill.get("postcode") or "", region=bill.get("state") or None,
                            country=bill.get("country") or ""),
             currency=doc["currency"], lines=lines, shipping=doc.get("shipping_total") or "0", announced_total=doc.get("total"),

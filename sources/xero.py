@@ -23,6 +23,7 @@ import httpx
 
 from invoicing.country_names import country_code
 from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
+from invoicing.reasons import plain_reason
 from invoicing.fetch import fetch_json, platform_auth
 from invoicing.money import ZERO, q4, to_decimal
 from sources.base import (
@@ -116,7 +117,7 @@ class Xero(Source):
         try:
             return [self._order(raw, event, inv, trigger)]
         except (KeyError, TypeError) as exc:
-            raise FetchError(f"xero invoice lacks {exc}", retriable=False) from None
+            raise FetchError(plain_reason(exc, what="the xero invoice"), retriable=False) from None
 
     def _order(self, raw: Mapping[str, Any], event: ThinEvent, inv: dict[str, Any], trigger: str) -> dict[str, Any]:
         contact = inv.get("Contact") or {}

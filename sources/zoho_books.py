@@ -15,6 +15,9 @@
   (or shipped) → SHIPMENT_CONFIRMED; ``status``/``order_status`` confirmed (the API calls a
   confirmed order ``open``) → STAGE_REACHED; anything else is ignored.
 * No event id: the event id is salesorder_id + status kind + ``last_modified_time``.
+* Buyer: ``customer_name``, ``email`` and the sales order's ``billing_address`` (``address``,
+  ``street2``, ``city``, ``zip``, ``state``, ``country_code`` or free-text ``country``) [C]; the VAT id
+  from ``vat_reg_no`` (EU/UK editions) [S], ``tax_reg_no`` or ``gst_no`` [C] as the edition names it.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from urllib.parse import parse_qsl
 
 from invoicing.country_names import country_code
 from invoicing.errors import IgnoredEvent, PayloadError, SignatureError
+from invoicing.reasons import plain_reason
 from invoicing.money import q4, to_decimal
 from sources.base import (
     EventInfo, InboundRequest, Source, ThinEvent, constant_time_equal, hmac_digest, order_event, order_line,
@@ -108,7 +112,7 @@ class ZohoBooks(Source):
         try:
             return [self._order(raw, so, kind)]
         except (KeyError, TypeError) as exc:
-            raise PayloadError(f"Zoho Books sales order lacks {exc}") from None
+            raise PayloadError(plain_reason(exc, what="the Zoho Books sales order")) from None
 
     def _order(self, raw: Mapping[str, Any], so: dict[str, Any], kind: str) -> dict[str, Any]:
         lines = []
@@ -131,7 +135,7 @@ class ZohoBooks(Source):
             external_order_id=str(so["salesorder_id"]), order_number=so.get("salesorder_number") or None,
             occurred_at=parse_time(so.get("last_modified_time"), raw["received_at"]),
             customer_ref=f"zoho-books:{so['customer_id']}" if so.get("customer_id") else None,
-            customer=party(so.get("customer_name") or "", email=so.get("email") or None, vat_id=so.get("tax_reg_no") or None,
+            customer=party(so.get("customer_name") or "", email=so.get("email") or None, vat_id=so.get("vat_reg_no") or so.get("tax_reg_no") or so.get("gst_no") or None,
                            line1=addr.get("address") or "", line2=addr.get("street2") or None, city=addr.get("city") or "",
                            postal_code=addr.get("zip") or "", region=addr.get("state") or None,
                            country=addr.get("country_code") or country_code(addr.get("country"))),

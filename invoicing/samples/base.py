@@ -12,13 +12,16 @@ A sample module ``invoicing/samples/<platform>.py`` defines:
   source needs besides ``INVOICING_<PLATFORM>_SECRET`` (keys, client ids).
 
 *at* is the time the platform signs the request at (stale-timestamp tests pass an old one).
+The documents' own times are a fixed base (November 2026) plus a few minutes per ``n mod 1000``,
+so any *n* (the benchmark's tens of thousands included) stays within three weeks of the base: the
+gate before numbering refuses supply dates far from when an event reached us.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["SampleRequest", "SampleOrder", "Expected", "CATALOGUE", "CUSTOMERS"]
+__all__ = ["SampleRequest", "SampleOrder", "Expected", "CATALOGUE", "CUSTOMERS", "VAT_IDS", "customer_vat"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +87,16 @@ CUSTOMERS = [
     ("9900000001", "Werkstatt Kühn e.K.", "info@werkstatt-kuehn.de", ("Lindenallee 21", "Leipzig", "04109", None, "DE"), "EUR"),
     ("9900000002", "東京エアテック株式会社", "keiri@tokyo-airtech.jp", ("2-7-1 Marunouchi", "Chiyoda-ku, Tokyo", "100-0005", None, "JP"), "JPY"),
 ]
+
+#: VAT ids of the sample customers that have one (the EU business buyers of demo_data/reference.yaml),
+#: by platform customer number; platforms that hold a buyer VAT id carry these in their documents
+VAT_IDS = {
+    "7390142201": "DE129273398",
+    "7390142202": "FR40303265045",
+    "7390142203": "NL123456789B01",
+}
+
+
+def customer_vat(cust_no: str) -> str | None:
+    """The VAT id of sample customer *cust_no*, or ``None`` (non-EU buyers, small traders)."""
+    return VAT_IDS.get(cust_no)

@@ -71,6 +71,10 @@ def context(order_id: str, state: int, status: int, operation_id: str, at: datet
     }
 
 
+#: Dataverse keeps countries as the text users type
+_COUNTRY_NAMES = {"DE": "Germany", "FR": "France", "NL": "Netherlands", "NO": "Norway", "US": "United States", "JP": "Japan"}
+
+
 def api_route(order_id: str) -> str:
     from sources.dynamics365 import ORDER_QUERY
 
@@ -97,9 +101,12 @@ def sales_order(n: int, order_id: str, when: datetime) -> dict[str, Any]:
         "name": f"{name} — air receiver and dryer package", "totalamount": total + freight, "totallineitemamount": total,
         "freightamount": freight, "statecode": 3, "statecode@OData.Community.Display.V1.FormattedValue": "Fulfilled",
         "modifiedon": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "order_details": details,
+        "billto_name": name, "billto_line1": street, "billto_line2": None, "billto_line3": None, "billto_city": city,
+        "billto_postalcode": zip_code, "billto_stateorprovince": region, "billto_country": _COUNTRY_NAMES.get(country, country),
         "customerid_account": {"accountid": _guid("account", cust_no), "name": name, "accountnumber": cust_no,
-                               "emailaddress1": email, "address1_line1": street, "address1_city": city,
-                               "address1_postalcode": zip_code, "address1_stateorprovince": region, "address1_country": country},
+                               "emailaddress1": email, "address1_line1": street, "address1_line2": None, "address1_city": city,
+                               "address1_postalcode": zip_code, "address1_stateorprovince": region,
+                               "address1_country": _COUNTRY_NAMES.get(country, country)},
         "transactioncurrencyid": {"transactioncurrencyid": _guid("currency", currency), "isocurrencycode": currency},
     }
 
@@ -107,7 +114,7 @@ def sales_order(n: int, order_id: str, when: datetime) -> dict[str, Any]:
 def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -> SampleOrder:
     """Fulfilled (issuing), after an earlier Submitted update (ignored); Dataverse sometimes retries."""
     order_id = _guid("salesorder", n)
-    when = _BASE_TIME + timedelta(minutes=17 * n)
+    when = _BASE_TIME + timedelta(minutes=17 * (n % 1000))
     fulfilled_op = _guid("op", order_id, "fulfilled")
     fulfilled = _request(dumps_exact(context(order_id, 3, 100003, fulfilled_op, when)).encode(), secret, _guid("req", fulfilled_op))
     submitted_op = _guid("op", order_id, "submitted")

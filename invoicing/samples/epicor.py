@@ -58,7 +58,7 @@ def payload(n: int, open_before: bool, open_after: bool, rev: int, when: datetim
 
 def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -> SampleOrder:
     """The order closed (issuing), after an earlier edit that kept it open (ignored)."""
-    when = _BASE_TIME + timedelta(minutes=8 * n)
+    when = _BASE_TIME + timedelta(minutes=8 * (n % 1000))
     closed = payload(n, True, False, 900_000 + n * 10 + 2, when)
     edit = payload(n, True, True, 900_000 + n * 10 + 1, when - timedelta(days=1))
     reqs = [signed(json.dumps(closed).encode(), secret, at or when), signed(json.dumps(edit).encode(), secret, at or when)]

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
+from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest, customer_vat
 
 __all__ = ["order", "signed", "settings_env", "sign_freshbooks", "callback_body", "verification_callback", "ACCOUNT"]
 
@@ -86,7 +86,7 @@ def invoice(n: int, status: str = "paid") -> dict[str, Any]:
             "currency_code": currency, "language": "en", "organization": name, "fname": "Erika", "lname": "Mustermann",
             "street": street, "street2": "", "city": city, "province": region or "", "code": zip_code,
             "country": _COUNTRY_NAMES.get(country, country), "vat_name": "VAT" if rate else None,
-            "vat_number": f"{country}{cust_no}" if rate else "", "po_number": f"PO-{5100 + n}" if n % 2 else None,
+            "vat_number": customer_vat(cust_no) or "", "po_number": f"PO-{5100 + n}" if n % 2 else None,
             "discount_value": "0", "discount_total": money(Decimal(0)), "amount": money(total),
             "paid": money(total if paid else total / 2), "outstanding": money(Decimal(0) if paid else total - total / 2),
             "payment_status": status, "v3_status": status, "status": 4 if paid else 6, "display_status": status,

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
+from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest, customer_vat
 
 __all__ = ["order", "signed", "settings_env", "sign_hubspot", "WEBHOOK_URL", "PORTAL_ID", "APP_ID"]
 
@@ -21,6 +21,8 @@ APP_ID = 3612845
 _BASE_TIME = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 _DEAL_PROPERTIES = "dealname,amount,deal_currency_code,dealstage,pipeline,closedate,hs_object_id"
 _COMPANY_PROPERTIES = "name,domain,address,address2,city,zip,state,country,vat_id"
+#: HubSpot's default company ``country`` property is free text, typed as users see it
+_COUNTRY_NAMES = {"DE": "Germany", "FR": "France", "NL": "Netherlands", "NO": "Norway", "US": "United States", "JP": "Japan"}
 _VAT = {"DE": "19", "FR": "20", "NL": "21"}
 
 
@@ -61,7 +63,7 @@ def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -
     cust_no, name, email, (street, city, zip_code, region, country), currency = CUSTOMERS[n % len(CUSTOMERS)]
     deal_id = 18_990_000_000 + n
     company_id = 27_100_000_000 + int(cust_no[-3:])
-    occurred = _BASE_TIME + timedelta(minutes=17 * n)
+    occurred = _BASE_TIME + timedelta(minutes=17 * (n % 1000))
     occurred_ms = int(occurred.timestamp() * 1000)
     batch = [
         stage_event(n, deal_id, "closedwon", occurred_ms),
@@ -101,9 +103,9 @@ def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -
         },
     }
     company = {"id": str(company_id), "properties": {
-        "address": street, "address2": None, "city": city, "country": country, "createdate": iso,
+        "address": street, "address2": None, "city": city, "country": _COUNTRY_NAMES.get(country, country), "createdate": iso,
         "domain": email.split("@", 1)[1], "hs_lastmodifieddate": iso, "hs_object_id": str(company_id), "name": name,
-        "state": region, "vat_id": None, "zip": zip_code}, "createdAt": iso, "updatedAt": iso, "archived": False}
+        "state": region, "vat_id": customer_vat(cust_no), "zip": zip_code}, "createdAt": iso, "updatedAt": iso, "archived": False}
     deal_q = urlencode(sorted([("associations", "line_items,companies"), ("properties", _DEAL_PROPERTIES)]))
     api = {
         f"GET /crm/v3/objects/deals/{deal_id}?{deal_q}": deal,

@@ -65,7 +65,7 @@ def bod(n: int, status: str, action: str, when: datetime, bod_id: str) -> tuple[
 
 def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -> SampleOrder:
     """The BOD with status Complete (issuing), after an Ordered one (ignored); ION may resend a BOD."""
-    when = _BASE_TIME + timedelta(minutes=6 * n)
+    when = _BASE_TIME + timedelta(minutes=6 * (n % 1000))
     ids = [f"infor-nid:{TENANT}:KSN:MAIN:{uuid.uuid5(uuid.NAMESPACE_URL, f'infor/{n}/{s}')}?SalesOrder&verb=Sync"
            for s in ("complete", "ordered")]
     body, co, currency, count = bod(n, "Complete", "Replace", when, ids[0])

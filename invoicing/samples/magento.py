@@ -18,7 +18,7 @@ from functools import lru_cache
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
+from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest, customer_vat
 
 __all__ = ["order", "signed", "settings_env", "identity", "signature_headers", "KEY1_PATH", "KEY2_PATH"]
 
@@ -68,7 +68,7 @@ def _d(value: Decimal) -> str:
 def invoice_event(n: int, client_id: str) -> dict[str, object]:
     cust_no, name, email, (street, city, zip_code, region, country), currency = CUSTOMERS[n % len(CUSTOMERS)]
     order_id, invoice_id = 3100 + n, 2900 + n
-    created = _BASE_TIME + timedelta(minutes=29 * n)
+    created = _BASE_TIME + timedelta(minutes=29 * (n % 1000))
     stamp = created.strftime("%Y-%m-%d %H:%M:%S")
     rate = _VAT.get(country, Decimal("0"))
     items, subtotal, tax_total = [], Decimal("0"), Decimal("0")
@@ -102,7 +102,7 @@ def invoice_event(n: int, client_id: str) -> dict[str, object]:
                   "customer_email": email, "customer_firstname": first, "customer_lastname": last,
                   "billing_address": {"company": name, "firstname": first, "lastname": last, "street": [street],
                                       "city": city, "postcode": zip_code, "region_code": region, "country_id": country,
-                                      "telephone": "+49 40 1234567", "email": email, "vat_id": None}},
+                                      "telephone": "+49 40 1234567", "email": email, "vat_id": customer_vat(cust_no)}},
     }
     event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"adobe-io/invoice-pay/{invoice_id}"))
     return {

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import jwt
 
-from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
+from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest, customer_vat
 
 __all__ = ["order", "signed", "settings_env", "app_jwt", "WEBHOOK_URL", "ACCOUNT_ID"]
 
@@ -67,10 +67,11 @@ def status_event(n: int, item_id: int, item_name: str, label: str, when: datetim
 
 
 def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -> SampleOrder:
-    cust_no, name, email, (_street, _city, _zip, _region, country), currency = CUSTOMERS[n % len(CUSTOMERS)]
+    cust_no, name, email, (street, city, zip_code, region, country), currency = CUSTOMERS[n % len(CUSTOMERS)]
+    vat = customer_vat(cust_no)
     item_id = 1_847_400_000 + n
     item_name = f"Auftrag {4711 + n} – {name}"
-    when = _BASE_TIME + timedelta(minutes=23 * n)
+    when = _BASE_TIME + timedelta(minutes=23 * (n % 1000))
     body = json.dumps(status_event(n, item_id, item_name, "Done", when)).encode()
     signed_at = at or when
     req = _request(body, secret, signed_at)
@@ -93,7 +94,12 @@ def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -
             _col("status", "status", "Status", "Done", {"index": 1, "post_id": None, "changed_at": iso}),
             _col("text_mkc1", "text", "Customer", name, name),
             _col("email_mkc2", "email", "Email", email, {"email": email, "text": email, "changed_at": iso}),
+            _col("text_mkc7", "text", "Street", street, street),
+            _col("text_mkc8", "text", "Postal code", zip_code, zip_code),
+            _col("text_mkc9", "text", "City", city, city),
+            _col("text_mkd1", "text", "State", region, region),
             _col("country_mkc3", "country", "Country", cname, {"countryCode": country, "countryName": cname}),
+            _col("text_mkd2", "text", "VAT ID", vat, vat),
             _col("dropdown_mkc4", "dropdown", "Currency", currency, {"ids": [1]}),
             _col("text_mkc5", "text", "PO number", f"PO-{9300 + n}" if n % 2 else None, f"PO-{9300 + n}" if n % 2 else None),
         ],

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
+from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest, customer_vat
 
 __all__ = ["order", "signed", "payload", "ACCOUNT"]
 
@@ -51,7 +51,7 @@ def payload(n: int, rng: random.Random, status: str, when: datetime) -> dict[str
             "subtotal": f"{subtotal}", "shippingCost": f"{shipping}", "total": f"{subtotal + shipping}",
             "otherRefNum": f"PO-{5100 + n}" if n % 2 else None,
             "customer": {"id": str(1200 + n % len(CUSTOMERS)), "entityId": cust_no, "companyName": name, "email": email,
-                         "vatRegNumber": None, "billAddress": {"addr1": street, "addr2": None, "city": city, "zip": zip_code,
+                         "vatRegNumber": customer_vat(cust_no), "billAddress": {"addr1": street, "addr2": None, "city": city, "zip": zip_code,
                                                                "state": region, "country": country}},
             "lines": lines,
         },
@@ -60,7 +60,7 @@ def payload(n: int, rng: random.Random, status: str, when: datetime) -> dict[str
 
 def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -> SampleOrder:
     """Pending Billing (issuing), then Billed (same order, deduplicated), after Pending Fulfillment (ignored)."""
-    when = _BASE_TIME + timedelta(minutes=9 * n)
+    when = _BASE_TIME + timedelta(minutes=9 * (n % 1000))
     reqs = []
     for status in ("pendingBilling", "fullyBilled", "pendingFulfillment"):
         doc = payload(n, random.Random(n), status, when)

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from invoicing.exact import dumps_exact
-from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
+from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest, customer_vat
 
 __all__ = ["order", "signed", "settings_env", "webhook"]
 
@@ -48,7 +48,7 @@ def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -
     """Confirmed (state sale, nothing to invoice yet: ignored), then delivered (to invoice: issuing)."""
     cust_no, name, email, (street, city, zip_code, region, country), currency = CUSTOMERS[n % len(CUSTOMERS)]
     so_id, partner_id = 3100 + n, 840 + n % len(CUSTOMERS)
-    when = _BASE_TIME + timedelta(minutes=5 * n)
+    when = _BASE_TIME + timedelta(minutes=5 * (n % 1000))
     rows: list[dict[str, Any]] = []
     total = Decimal("0")
     for k in range(1 + n % 4):
@@ -72,7 +72,7 @@ def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -
           "amount_total": total, "client_order_ref": f"PO-{6600 + n}" if n % 2 else False,
           "date_order": (when - timedelta(days=2)).strftime("%Y-%m-%d %H:%M:%S"), "write_date": when.strftime("%Y-%m-%d %H:%M:%S")}
     cid, cname = _COUNTRIES.get(country, (0, country))
-    partner = {"id": partner_id, "name": name, "email": email, "vat": False, "ref": cust_no, "street": street,
+    partner = {"id": partner_id, "name": name, "email": email, "vat": customer_vat(cust_no) or False, "ref": cust_no, "street": street,
                "street2": False, "city": city, "zip": zip_code, "state_id": [1, region] if region else False,
                "country_code": country}
     api = {"POST /json/2/sale.order/read": dumps_exact([so]).encode(),

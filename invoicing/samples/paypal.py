@@ -30,6 +30,8 @@ __all__ = ["order", "signed", "settings_env", "identity", "sign_paypal", "CERT_U
 CERT_URL = "https://api-m.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-bee66d5c"
 _BASE_TIME = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 _VAT = {"DE": Decimal("0.19"), "FR": Decimal("0.20"), "NL": Decimal("0.21")}
+_PAYERS = [("Jonas", "Albrecht"), ("Claire", "Dubois"), ("Pieter", "van Dijk"), ("Ingrid", "Hansen"), ("Markus", "Steiner"),
+           ("Dana", "Whitfield"), ("Kevin", "Lau"), ("Sabine", "Kühn"), ("Yuki", "Tanaka")]
 
 
 @lru_cache(maxsize=8)
@@ -86,7 +88,7 @@ def _fmt(currency: str, value: Decimal) -> str:
 def documents(n: int, rng: random.Random) -> tuple[dict[str, object], str, dict[str, object], int]:
     """(webhook event, API route, API document, line count) for order *n*."""
     cust_no, name, email, (street, city, zip_code, region, country), currency = CUSTOMERS[n % len(CUSTOMERS)]
-    created = _BASE_TIME + timedelta(minutes=13 * n)
+    created = _BASE_TIME + timedelta(minutes=13 * (n % 1000))
     rate = _VAT.get(country, Decimal("0"))
     h = hashlib.sha256(f"paypal{n}".encode()).hexdigest().upper()
     items, item_total, tax_total = [], Decimal("0"), Decimal("0")
@@ -103,6 +105,7 @@ def documents(n: int, rng: random.Random) -> tuple[dict[str, object], str, dict[
     invoice_no = f"KN-PP-{20000 + n}"
     stamp = created.strftime("%Y-%m-%dT%H:%M:%SZ")
     payer_id = h[20:33]
+    first, last = _PAYERS[n % len(_PAYERS)]  # the person who paid with the company's PayPal account
     if n % 2 == 0:  # Orders v2 checkout, captured
         order_id, capture_id = h[:17], h[17:34]
         resource = {
@@ -122,8 +125,9 @@ def documents(n: int, rng: random.Random) -> tuple[dict[str, object], str, dict[
         api_doc: dict[str, object] = {
             "id": order_id, "intent": "CAPTURE", "status": "COMPLETED",
             "payment_source": {"paypal": {"email_address": email, "account_id": payer_id, "account_status": "VERIFIED"}},
-            "payer": {"name": {"given_name": "Alex", "surname": "Morgan"}, "email_address": email, "payer_id": payer_id,
-                      "address": {"country_code": country}},
+            "payer": {"name": {"given_name": first, "surname": last}, "email_address": email, "payer_id": payer_id,
+                      "address": {"address_line_1": street, "admin_area_2": city, **({"admin_area_1": region} if region else {}),
+                                  "postal_code": zip_code, "country_code": country}},
             "purchase_units": [{
                 "reference_id": "default", "invoice_id": invoice_no, "custom_id": None,
                 "amount": {**_money(currency, total), "breakdown": {"item_total": _money(currency, item_total),
@@ -162,8 +166,9 @@ def documents(n: int, rng: random.Random) -> tuple[dict[str, object], str, dict[
         api_doc = {
             "id": pay_id, "intent": "sale", "state": "approved", "cart": h[40:57],
             "payer": {"payment_method": "paypal", "status": "VERIFIED",
-                      "payer_info": {"email": email, "first_name": "Alex", "last_name": "Morgan", "payer_id": payer_id,
-                                     "shipping_address": ship_addr, "country_code": country}},
+                      "payer_info": {"email": email, "first_name": first, "last_name": last, "payer_id": payer_id,
+                                     "shipping_address": ship_addr, "country_code": country,
+                                     "billing_address": {k: v for k, v in ship_addr.items() if k != "recipient_name"}}},
             "transactions": [{
                 "amount": amount, "payee": {"merchant_id": "7KNW8RQZ2PB9A", "email": "sales@kompressortechnik-nord.de"},
                 "description": f"Order {invoice_no}", "invoice_number": invoice_no, "custom": "",

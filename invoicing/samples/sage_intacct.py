@@ -16,7 +16,7 @@ from typing import Any
 
 import jwt
 
-from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
+from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest, customer_vat
 
 __all__ = ["order", "signed", "settings_env", "document", "COMPANY", "CLIENT_ID"]
 
@@ -63,7 +63,7 @@ def document(n: int, state: str, when: datetime) -> dict[str, Any]:
             "docId": f"Sales Order-{doc_no}", "docNo": doc_no, "docParId": "Sales Order", "state": state,
             "whenModified": when.isoformat(), "currency": currency,
             "totalEntered": f"{total}", "poNumber": f"PO-{2200 + n}",
-            "customer": {"customerId": cust_no, "name": name, "email": email, "taxId": None,
+            "customer": {"customerId": cust_no, "name": name, "email": email, "taxId": customer_vat(cust_no),
                          "billTo": {"address1": street, "address2": None, "city": city, "zip": zip_code,
                                     "state": region, "countryCode": country}},
             "lines": lines}
@@ -71,7 +71,7 @@ def document(n: int, state: str, when: datetime) -> dict[str, Any]:
 
 def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -> SampleOrder:
     """Converted (issuing), after Pending (ignored)."""
-    when = _BASE_TIME + timedelta(minutes=12 * n)
+    when = _BASE_TIME + timedelta(minutes=12 * (n % 1000))
     converted, pending = document(n, "Converted", when), document(n, "Pending", when - timedelta(days=1))
     reqs = [_request(json.dumps(d).encode(), secret, at or when, str(uuid.uuid5(uuid.NAMESPACE_URL, f"sage/{n}/{d['state']}")))
             for d in (converted, pending)]

@@ -15,12 +15,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from invoicing.exact import dumps_exact
-from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
+from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest, customer_vat
 
 __all__ = ["order", "signed", "settings_env", "envelope", "ORG_ID", "API_VERSION"]
 
 ORG_ID = "00D5g000004SfEaEAK"
 API_VERSION = "v62.0"
+#: the org's custom Account field for the VAT id (Salesforce has no standard one)
+VAT_FIELD = "VAT_Number__c"
 _BASE_TIME = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -58,14 +60,13 @@ def signed(body: bytes, secret: str, at: datetime) -> SampleRequest:
 
 def settings_env(secret: str) -> dict[str, str]:
     return {"INVOICING_SALESFORCE_TENANT": ORG_ID, "INVOICING_SALESFORCE_CLIENT_ID": "3MVG9sample.consumer.key",
-            "INVOICING_SALESFORCE_CLIENT_SECRET": "sample-consumer-secret"}
+            "INVOICING_SALESFORCE_CLIENT_SECRET": "sample-consumer-secret", "INVOICING_SALESFORCE_VAT_FIELD": VAT_FIELD}
 
 
 def soql(opp_id: str) -> str:
-    from sources.salesforce import _LINE_FIELDS, _OPP_FIELDS
+    from sources.salesforce import opportunity_soql
 
-    return (f"SELECT {_OPP_FIELDS}, (SELECT {_LINE_FIELDS} FROM OpportunityLineItems ORDER BY SortOrder) "
-            f"FROM Opportunity WHERE Id = '{opp_id}'")
+    return opportunity_soql(opp_id, VAT_FIELD)
 
 
 def query_route(opp_id: str) -> str:
@@ -94,7 +95,8 @@ def opportunity(n: int, rng: random.Random, opp_id: str, when: datetime) -> dict
         "LastModifiedDate": when.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
         "Account": {"attributes": {"type": "Account"}, "Id": _sfid("001", n % len(CUSTOMERS), "acct"), "Name": name,
                     "AccountNumber": cust_no, "BillingStreet": street, "BillingCity": city,
-                    "BillingPostalCode": zip_code, "BillingStateCode": region, "BillingCountryCode": country},
+                    "BillingPostalCode": zip_code, "BillingStateCode": region, "BillingCountryCode": country,
+                    VAT_FIELD: customer_vat(cust_no)},
         "OpportunityLineItems": {"totalSize": len(items), "done": True, "records": items},
     }
 
@@ -102,7 +104,7 @@ def opportunity(n: int, rng: random.Random, opp_id: str, when: datetime) -> dict
 def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -> SampleOrder:
     """A stage change to Negotiation/Review (ignored), then Closed Won; the won message is sometimes redelivered."""
     opp_id = _sfid("006", n, "opp")
-    when = _BASE_TIME + timedelta(minutes=11 * n)
+    when = _BASE_TIME + timedelta(minutes=11 * (n % 1000))
     won = signed(envelope([(_sfid("04l", n, "won"), opp_id, "Closed Won")]), secret, at or when)
     progress = signed(envelope([(_sfid("04l", n, "neg"), opp_id, "Negotiation/Review")]), secret, at or when)
     doc = opportunity(n, rng, opp_id, when)

@@ -2,7 +2,10 @@
 
 Envelope per CloudEvents 1.0 with SAP's ``sap.s4.beh.salesorder.v1.SalesOrder.Changed.v1`` type and
 its lean ``data``; the OData V2 document follows A_SalesOrder / A_SalesOrderItem / A_SalesOrderHeaderPartner
-(decimals as strings, ``/Date(ms)/`` dates, ``results`` arrays for expanded collections).
+with each partner's A_SalesOrderPartnerAddress (decimals as strings, ``/Date(ms)/`` dates, ``results``
+arrays for expanded collections). The partners carry no ``VATRegistration`` (as is common), so the
+source reads the buyer's tax numbers from API_BUSINESS_PARTNER (A_BusinessPartner with
+to_BusinessPartnerAddress and to_BusinessPartnerTax), which these samples answer too.
 Odd orders come in structured mode, even ones in binary mode.
 """
 from __future__ import annotations
@@ -16,13 +19,18 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
+from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest, customer_vat
 
-__all__ = ["order", "signed", "settings_env", "cloudevent", "sales_order", "api_route"]
+__all__ = ["order", "signed", "settings_env", "cloudevent", "sales_order", "api_route", "bp_route", "business_partner",
+           "partner_address", "split_street"]
 
 SOURCE = "/default/sap.s4.beh/S4HCLNT100"
 _BASE_TIME = datetime(2026, 11, 23, 6, 15, tzinfo=timezone.utc)
 CHANGED = "sap.s4.beh.salesorder.v1.SalesOrder.Changed.v1"
+SVC = "/sap/opu/odata/sap/API_SALES_ORDER_SRV"
+BP_SVC = "/sap/opu/odata/sap/API_BUSINESS_PARTNER"
+#: SAP tax number categories of the sample buyers' VAT ids
+_VAT_TAX_TYPE = {"DE": "DE0", "FR": "FR0", "NL": "NL0"}
 
 
 def _auth(secret: str) -> str:
@@ -53,13 +61,71 @@ def binary(event: dict[str, Any], secret: str) -> SampleRequest:
 
 
 def api_route(sales_order: str) -> str:
-    query = urlencode(sorted(parse_qsl(urlencode({"$expand": "to_Item,to_Partner", "$format": "json"}))))
-    return f"GET /sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder('{sales_order}')?{query}"
+    query = urlencode(sorted(parse_qsl(urlencode({"$expand": "to_Item,to_Partner,to_Partner/to_Address", "$format": "json"}))))
+    return f"GET {SVC}/A_SalesOrder('{sales_order}')?{query}"
+
+
+def bp_route(partner: str) -> str:
+    query = urlencode(sorted(parse_qsl(urlencode({"$expand": "to_BusinessPartnerAddress,to_BusinessPartnerTax",
+                                                  "$format": "json"}))))
+    return f"GET {BP_SVC}/A_BusinessPartner('{partner}')?{query}"
+
+
+def split_street(street: str, country: str) -> tuple[str, str]:
+    """A one-line street as SAP's ``StreetName`` and ``HouseNumber``."""
+    parts = street.split()
+    if country in ("US", "FR", "JP") and len(parts) > 1:
+        return " ".join(parts[1:]), parts[0]
+    if len(parts) > 1 and parts[-1][0].isdigit():
+        return " ".join(parts[:-1]), parts[-1]
+    return street, ""
+
+
+def _address_fields(n: int) -> dict[str, Any]:
+    _cust_no, name, email, (street, city, zip_code, region, country), _currency = CUSTOMERS[n % len(CUSTOMERS)]
+    street_name, house = split_street(street, country)
+    names = [name[:40], name[40:80]]  # SAP splits long names over Name 1..4 (40 characters each)
+    return {"OrganizationName1": names[0], "OrganizationName2": names[1], "OrganizationName3": "", "OrganizationName4": "",
+            "CityName": city, "DistrictName": "", "PostalCode": zip_code, "StreetName": street_name, "HouseNumber": house,
+            "StreetPrefixName1": "", "StreetSuffixName1": "", "Country": country, "Region": region or "",
+            "POBox": "", "POBoxPostalCode": "", "EmailAddress": email, "TaxJurisdiction": "", "TransportZone": ""}
+
+
+def partner_address(n: int, sales_order_id: str, function: str) -> dict[str, Any]:
+    """A_SalesOrderPartnerAddress of the order's partner *function* (the customer's master address)."""
+    return {"__metadata": {"id": f"{SVC}/A_SalesOrderPartnerAddress(SalesOrder='{sales_order_id}',PartnerFunction='{function}',"
+                                 f"AddressRepresentationCode='')", "type": "API_SALES_ORDER_SRV.A_SalesOrderPartnerAddressType"},
+            "SalesOrder": sales_order_id, "PartnerFunction": function, "AddressRepresentationCode": "",
+            "CorrespondenceLanguage": "DE", "AddresseeFullName": "", **_address_fields(n)}
+
+
+def business_partner(n: int) -> dict[str, Any]:
+    """A_BusinessPartner of sample customer *n* with to_BusinessPartnerAddress and to_BusinessPartnerTax."""
+    cust_no, name, _email, (_street, _city, _zip, _region, country), _currency = CUSTOMERS[n % len(CUSTOMERS)]
+    vat = customer_vat(cust_no)
+    bp = f"{BP_SVC}/A_BusinessPartner('{cust_no}')"
+    address = {"__metadata": {"id": f"{BP_SVC}/A_BusinessPartnerAddress(BusinessPartner='{cust_no}',AddressID='{28_000 + n % 9}')",
+                              "type": "API_BUSINESS_PARTNER.A_BusinessPartnerAddressType"},
+               "BusinessPartner": cust_no, "AddressID": str(28_000 + n % 9), "ValidityStartDate": "/Date(1514764800000)/",
+               "ValidityEndDate": "/Date(253402214400000)/", "FullName": name, **_address_fields(n)}
+    for k in ("OrganizationName1", "OrganizationName2", "OrganizationName3", "OrganizationName4", "EmailAddress"):
+        address.pop(k)
+    taxes = [{"__metadata": {"id": f"{BP_SVC}/A_BusinessPartnerTaxNumber(BusinessPartner='{cust_no}',"
+                                   f"BPTaxType='{_VAT_TAX_TYPE[country]}')", "type": "API_BUSINESS_PARTNER.A_BusinessPartnerTaxNumberType"},
+              "BusinessPartner": cust_no, "BPTaxType": _VAT_TAX_TYPE[country], "BPTaxNumber": vat, "BPTaxLongNumber": ""}] \
+        if vat else []
+    return {"d": {
+        "__metadata": {"id": bp, "type": "API_BUSINESS_PARTNER.A_BusinessPartnerType"},
+        "BusinessPartner": cust_no, "Customer": cust_no, "BusinessPartnerCategory": "2", "BusinessPartnerGrouping": "BP02",
+        "BusinessPartnerFullName": name, "BusinessPartnerName": name, "OrganizationBPName1": name[:40],
+        "OrganizationBPName2": name[40:80], "Language": "DE", "BusinessPartnerIsBlocked": False,
+        "to_BusinessPartnerAddress": {"results": [address]}, "to_BusinessPartnerTax": {"results": taxes},
+    }}
 
 
 def sales_order(n: int, sales_order_id: str, when: datetime, delivery: str = "C") -> dict[str, Any]:
     cust_no, _name, _email, _addr, currency = CUSTOMERS[n % len(CUSTOMERS)]
-    svc = "/sap/opu/odata/sap/API_SALES_ORDER_SRV"
+    svc = SVC
     items, total = [], Decimal("0")
     for k in range(1 + n % 4):
         sku, title, price = CATALOGUE[(n * 3 + k) % len(CATALOGUE)]
@@ -86,9 +152,13 @@ def sales_order(n: int, sales_order_id: str, when: datetime, delivery: str = "C"
         "CustomerPaymentTerms": "0004", "IncotermsClassification": "EXW",
         "to_Item": {"results": items},
         "to_Partner": {"results": [
-            {"SalesOrder": sales_order_id, "PartnerFunction": "AG", "Customer": cust_no, "Supplier": "", "Personnel": "", "ContactPerson": ""},
-            {"SalesOrder": sales_order_id, "PartnerFunction": "RE", "Customer": cust_no, "Supplier": "", "Personnel": "", "ContactPerson": ""},
-            {"SalesOrder": sales_order_id, "PartnerFunction": "WE", "Customer": cust_no, "Supplier": "", "Personnel": "", "ContactPerson": ""},
+            {"__metadata": {"id": f"{svc}/A_SalesOrderHeaderPartner(SalesOrder='{sales_order_id}',PartnerFunction='{fn}')",
+                            "type": "API_SALES_ORDER_SRV.A_SalesOrderHeaderPartnerType"},
+             "SalesOrder": sales_order_id, "PartnerFunction": fn, "PartnerFunctionInternalCode": fn, "Customer": cust_no,
+             "Supplier": "", "Personnel": "", "ContactPerson": "", "ReferenceBusinessPartner": cust_no,
+             "AddressID": str(28_000 + n % len(CUSTOMERS)), "VATRegistration": "",
+             "to_Address": {"results": [partner_address(n, sales_order_id, fn)]}}
+            for fn in ("AG", "RE", "RG", "WE")
         ]},
     }}
 
@@ -96,13 +166,14 @@ def sales_order(n: int, sales_order_id: str, when: datetime, delivery: str = "C"
 def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -> SampleOrder:
     """The Changed event after goods issue (order completely delivered); sometimes redelivered by the broker."""
     so_id = str(9_000_000 + n)
-    when = _BASE_TIME + timedelta(minutes=13 * n)
+    when = _BASE_TIME + timedelta(minutes=13 * (n % 1000))
     cust_no = CUSTOMERS[n % len(CUSTOMERS)][0]
     event = cloudevent(so_id, str(uuid.uuid5(uuid.NAMESPACE_URL, f"sap/{so_id}/delivered")), at or when, cust_no)
     req = binary(event, secret) if n % 2 == 0 else signed(json.dumps(event).encode(), secret, at or when)
     doc = sales_order(n, so_id, when)
     return SampleOrder(platform="sap", order_ref=f"sap:{so_id}", requests=[req],
-                       redeliveries=[req] if rng.random() < 0.3 else [], api={api_route(so_id): doc},
+                       redeliveries=[req] if rng.random() < 0.3 else [],
+                       api={api_route(so_id): doc, bp_route(cust_no): business_partner(n)},
                        expected=Expected(trigger="SHIPMENT_CONFIRMED", external_order_id=so_id,
                                          currency=doc["d"]["TransactionCurrency"], line_count=len(doc["d"]["to_Item"]["results"]),
                                          order_key=f"sap:{so_id}"))

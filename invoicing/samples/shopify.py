@@ -25,7 +25,7 @@ def sign_shopify(body: bytes, secret: str) -> str:
 def shopify_payload(n: int, rng: random.Random) -> dict[str, object]:
     cust_no, name, email, (street, city, zip_code, region, country), currency = CUSTOMERS[n % len(CUSTOMERS)]
     order_id = 5_800_000_000_000 + n
-    created = _BASE_TIME + timedelta(minutes=7 * n)
+    created = _BASE_TIME + timedelta(minutes=7 * (n % 1000))
     company = name
     first, last = ("Erika", "Mustermann") if country == "DE" else ("Alex", "Morgan")
     rate = {"DE": Decimal("0.19"), "FR": Decimal("0.20"), "NL": Decimal("0.21")}.get(country, Decimal("0"))

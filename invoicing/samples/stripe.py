@@ -9,7 +9,7 @@ import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
+from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest, customer_vat
 
 __all__ = ["order", "signed", "stripe_event", "sign_stripe"]
 
@@ -34,7 +34,7 @@ def _minor(amount: Decimal, currency: str) -> int:
 
 def stripe_event(n: int, rng: random.Random, *, order_ref: str | None = None) -> dict[str, object]:
     cust_no, name, email, (street, city, zip_code, region, country), currency = CUSTOMERS[n % len(CUSTOMERS)]
-    created = _BASE_TIME + timedelta(minutes=11 * n)
+    created = _BASE_TIME + timedelta(minutes=11 * (n % 1000))
     ts = int(created.timestamp())
     inv_id = _id("in_1Q", n)
     rate = _VAT.get(country, Decimal("0"))
@@ -70,7 +70,7 @@ def stripe_event(n: int, rng: random.Random, *, order_ref: str | None = None) ->
             "quantity": qty, "taxes": line_taxes,
         })
     total = subtotal + tax_total
-    vat_id = {"DE": "DE811907980", "FR": "FR40303265045", "NL": "NL853746333B01"}.get(country)
+    vat_id = customer_vat(cust_no)
     invoice = {
         "id": inv_id, "object": "invoice", "account_country": "DE", "account_name": "Kompressortechnik Nord GmbH",
         "account_tax_ids": None, "amount_due": total, "amount_overpaid": 0, "amount_paid": total, "amount_remaining": 0,

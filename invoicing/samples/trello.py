@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
+from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest, customer_vat
 
 __all__ = ["order", "signed", "settings_env", "sign_trello", "CALLBACK_URL", "BOARD_ID"]
 
@@ -57,17 +57,21 @@ def custom_field_defs() -> list[dict[str, object]]:
     cur_opts = [{"id": oid, "idCustomField": _hex("cf", "currency"), "value": {"text": code}, "color": "none", "pos": 16384 * (i + 1)}
                 for i, (code, oid) in enumerate(_CURRENCIES.items())]
     return [field("customer", "Customer", "text", 16384), field("email", "Customer email", "text", 32768),
-            field("country", "Country", "text", 49152), field("currency", "Currency", "list", 65536, cur_opts),
+            field("street", "Street", "text", 36864), field("zip", "Postal code", "text", 40960),
+            field("city", "City", "text", 45056), field("state", "State", "text", 47104),
+            field("country", "Country", "text", 49152), field("vat", "VAT ID", "text", 57344),
+            field("currency", "Currency", "list", 65536, cur_opts),
             field("sku", "SKU", "text", 81920), field("qty", "Quantity", "number", 98304),
             field("price", "Unit price", "number", 114688), field("po", "PO number", "text", 131072)]
 
 
 def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -> SampleOrder:
-    cust_no, name, email, (_street, _city, _zip, _region, country), currency = CUSTOMERS[n % len(CUSTOMERS)]
+    cust_no, name, email, (street, city, zip_code, region, country), currency = CUSTOMERS[n % len(CUSTOMERS)]
+    vat = customer_vat(cust_no)
     sku, title, price = CATALOGUE[(n * 5) % len(CATALOGUE)]
     unit = Decimal(price) * (160 if currency == "JPY" else 1)
     card_id, action_id, member_id = _hex("card", n), _hex("action", n), "5e8f1c2d3b4a596877665544"
-    moved = _BASE_TIME + timedelta(minutes=19 * n)
+    moved = _BASE_TIME + timedelta(minutes=19 * (n % 1000))
     stamp = moved.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moved.microsecond // 1000:03d}Z"
     short = hashlib.sha256(f"s{n}".encode()).hexdigest()[:8]
     card_name = f"{name} – {title}"
@@ -108,9 +112,14 @@ def order(n: int, rng: random.Random, secret: str, at: datetime | None = None) -
         else:
             d["value"] = value
         return d
-    items = [item("customer", {"text": name}), item("email", {"text": email}), item("country", {"text": country}),
+    items = [item("customer", {"text": name}), item("email", {"text": email}), item("street", {"text": street}),
+             item("zip", {"text": zip_code}), item("city", {"text": city}), item("country", {"text": country}),
              item("currency", id_value=_CURRENCIES[currency]), item("sku", {"text": sku}),
              item("qty", {"number": str(qty)}), item("price", {"number": f"{unit:.2f}"})]
+    if region:
+        items.append(item("state", {"text": region}))
+    if vat:
+        items.append(item("vat", {"text": vat}))
     if n % 2 == 0:
         items.append(item("po", {"text": f"PO-{8100 + n}"}))
     card = {"id": card_id, "name": card_name, "desc": f"{qty} × {title}\nAngebot vom {(moved - timedelta(days=6)).date()}",

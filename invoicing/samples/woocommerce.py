@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from invoicing.exact import dumps_exact
-from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
+from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest, customer_vat
 
 __all__ = ["order", "signed", "settings_env", "sign_woocommerce", "order_document", "webhook", "ping", "SITE"]
 
@@ -73,7 +73,8 @@ def order_document(n: int, status: str = "completed") -> dict[str, Any]:
         "payment_method": "bacs", "payment_method_title": "Direct bank transfer", "transaction_id": "",
         "customer_ip_address": "", "customer_user_agent": "", "created_via": "checkout", "customer_note": "",
         "date_completed": _iso(done_at) if done_at else None, "date_paid": _iso(paid_at), "cart_hash": "",
-        "number": str(7100 + n), "meta_data": [], "line_items": items,
+        "number": str(7100 + n), "line_items": items,
+        "meta_data": [{"id": 90_000 + n, "key": "_billing_vat_number", "value": customer_vat(cust_no)}] if customer_vat(cust_no) else [],
         "tax_lines": [{"id": 5000 + n, "rate_code": f"{country}-VAT-1", "rate_id": rate_id, "label": "VAT", "compound": False,
                        "tax_total": f"{tax_total:.2f}", "shipping_tax_total": "0.00", "rate_percent": int(rate), "meta_data": []}] if rate else [],
         "shipping_lines": [{"id": 6000 + n, "method_title": "Spedition", "method_id": "flat_rate", "instance_id": "1",

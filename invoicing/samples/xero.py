@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from invoicing.exact import dumps_exact
-from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
+from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest, customer_vat
 
 __all__ = ["order", "signed", "settings_env", "invoice_document", "webhook_body", "sign_xero", "TENANT_ID"]
 
@@ -39,7 +39,7 @@ def invoice_document(n: int, status: str = "PAID") -> dict[str, Any]:
     """``{"Invoices": [...]}`` as ``GET /api.xro/2.0/Invoices/{id}`` answers it."""
     cust_no, name, email, (street, city, zip_code, region, country), currency = CUSTOMERS[n % len(CUSTOMERS)]
     rate = _RATES.get(country, Decimal("0"))
-    date = _BASE_TIME + timedelta(days=n % 5, minutes=11 * n)
+    date = _BASE_TIME + timedelta(days=n % 5, minutes=11 * (n % 1000))
     items, sub, tax_total = [], Decimal("0"), Decimal("0")
     for k in range(1 + n % 3):
         sku, title, price = CATALOGUE[(n + 2 * k) % len(CATALOGUE)]
@@ -62,6 +62,7 @@ def invoice_document(n: int, status: str = "PAID") -> dict[str, Any]:
         "HasAttachments": False, "HasErrors": False,
         "Contact": {"ContactID": str(uuid.uuid5(_NS, f"contact-{cust_no}")), "ContactNumber": cust_no, "Name": name,
                     "EmailAddress": email, "ContactStatus": "ACTIVE",
+                    **({"TaxNumber": customer_vat(cust_no)} if customer_vat(cust_no) else {}),
                     "Addresses": [{"AddressType": "POBOX", "AddressLine1": street, "City": city, "Region": region or "",
                                    "PostalCode": zip_code, "Country": country}], "Phones": [], "ContactGroups": [],
                     "ContactPersons": [], "HasValidationErrors": False},
@@ -86,7 +87,7 @@ def webhook_body(events: list[dict[str, Any]], sequence: int) -> bytes:
 
 
 def invoice_event(n: int, event_type: str = "UPDATE", minutes: int = 0) -> dict[str, Any]:
-    when = _BASE_TIME + timedelta(days=n % 5 + 3, minutes=11 * n + minutes, milliseconds=n * 37 % 1000)
+    when = _BASE_TIME + timedelta(days=n % 5 + 3, minutes=11 * (n % 1000) + minutes, milliseconds=n * 37 % 1000)
     return {"resourceUrl": f"https://api.xero.com/api.xro/2.0/Invoices/{invoice_id(n)}", "resourceId": invoice_id(n),
             "tenantId": TENANT_ID, "tenantType": "ORGANISATION", "eventCategory": "INVOICE", "eventType": event_type,
             "eventDateUtc": when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]}

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from invoicing.exact import dumps_exact
-from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest
+from invoicing.samples.base import CATALOGUE, CUSTOMERS, Expected, SampleOrder, SampleRequest, customer_vat
 
 __all__ = ["order", "signed", "sign_zoho", "salesorder", "webhook", "ORGANIZATION_ID"]
 
@@ -77,7 +77,7 @@ def salesorder(n: int, kind: str = "confirmed") -> dict[str, Any]:
                              "country": _COUNTRY_NAMES.get(country, country), "fax": "", "phone": ""},
         "notes": "", "terms": "", "custom_fields": [], "template_id": "460000000021001", "template_name": "Standard",
         "created_time": _zoho_time(created), "last_modified_time": _zoho_time(modified), "salesperson_id": "",
-        "salesperson_name": "", "tax_reg_no": f"{country}{cust_no}" if rate else "",
+        "salesperson_name": "", "tax_reg_no": customer_vat(cust_no) or "",
     }
 
 

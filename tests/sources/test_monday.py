@@ -21,7 +21,7 @@ SECRET = "monday-signing-secret-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 
 def make(monkeypatch: pytest.MonkeyPatch, **env: str) -> Monday:
-    return source_from_env("monday", monkeypatch, SECRET, **env)  # type: ignore[no-any-return]
+    return source_from_env("monday", monkeypatch, SECRET, **env)  # type: ignore[no-any-return, arg-type]
 
 
 def inbound(body: bytes, headers: Any) -> InboundRequest:
@@ -113,3 +113,20 @@ async def test_fetch_failures(answer: Any, retriable: bool, monkeypatch: pytest.
             with pytest.raises(FetchError) as err:
                 await source.fetch(thin, client)  # type: ignore[arg-type]
     assert err.value.retriable is retriable
+
+
+async def test_buyer_columns_and_no_name_from_the_item_title(monkeypatch: pytest.MonkeyPatch) -> None:
+    order = samples.order(6, random.Random(6), SECRET)  # Pacific Air Tools, US
+    doc = json.loads(json.dumps(order.api["POST /v2"]))
+    item = doc["data"]["items"][0]
+    with FakePlatformAPI(routes={"POST /v2": doc}) as api:
+        source = make(monkeypatch, base_url=api.url)
+        [thin] = source.normalise(raw_of(order.requests[0].body))
+        async with httpx.AsyncClient() as client:
+            [ev] = await source.fetch(thin, client)  # type: ignore[arg-type]
+            assert ev["customer"]["name"] == "Pacific Air Tools Wholesale Inc."
+            assert ev["customer"]["address"] == {"line1": "88 Harbor Way", "line2": None, "city": "Oakland",
+                                                 "postal_code": "94607", "region": "CA", "country": "US"}
+            item["column_values"] = [c for c in item["column_values"] if c["column"]["title"] != "Customer"]
+            [ev] = await source.fetch(thin, client)  # type: ignore[arg-type]
+    assert ev["customer"]["name"] == "", "the item's title is the order's, not the buyer's name"

@@ -24,7 +24,10 @@ def test_good_request_and_dedup_on_idempotency_key(monkeypatch: pytest.MonkeyPat
     source = make_source("sage-intacct", monkeypatch)
     req = samples._request(BODY, SECRET, NOW, "idem-123")
     source.verify(inbound(req))
-    assert source.describe(inbound(req)).event_id == "idem-123"
+    event_id = source.describe(inbound(req)).event_id
+    assert event_id.startswith("idem-123:") and source.describe(inbound(req)).event_id == event_id
+    swapped = samples._request(json.dumps(samples.document(2, "Converted", NOW)).encode(), SECRET, NOW, "idem-123")
+    assert source.describe(inbound(swapped)).event_id != event_id, "a captured key sent with another body is another event"
 
 
 @pytest.mark.parametrize("claims", [{"aud": "someone-else"}, {"iss": "https://evil.example"}, {"exp": int(time.time()) - 600}])
