@@ -81,9 +81,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_gateway(args: argparse.Namespace) -> int:
     from invoicing.broker import ensure_topics, wait_for_broker
     from invoicing.gateway import serve_gateway
+    from invoicing.logsafe import configure_logging
 
     settings = _settings(args)
     bootstrap = _bootstrap(settings)
+    configure_logging(settings.log_level)  # one line per record, whatever a request carried
 
     async def run() -> None:
         await wait_for_broker(bootstrap)

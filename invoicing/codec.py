@@ -40,6 +40,7 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from invoicing.errors import CodecError
+from invoicing.reasons import plain_mismatch
 from schemas import released_versions, schema_path
 
 __all__ = [
@@ -88,7 +89,7 @@ class Codec:
         try:
             fastavro.schemaless_writer(buf, self.schema, record)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise CodecError(f"cannot encode {self.name}: {exc}") from exc
+            raise CodecError(f"cannot encode {self.name}: {plain_mismatch(exc)}") from exc
         return buf.getvalue()
 
     def decode(self, data: bytes) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Collection
 
 from aiokafka import AIOKafkaProducer
 
@@ -52,11 +52,14 @@ def _matches(rec: dict[str, Any], stage: str | None, target: str | None) -> bool
     return True
 
 
-async def replay(settings: Settings, bootstrap: str, *, stage: str | None = None, target: str | None = None) -> int:
-    """Send matching, not yet replayed dead letters back to their topics. Returns how many."""
+async def replay(settings: Settings, bootstrap: str, *, stage: str | None = None, target: str | None = None,
+                 positions: Collection[str] | None = None) -> int:
+    """Send matching, not yet replayed dead letters back to their topics (only those at *positions*,
+    ``"partition:offset"``, when given). Returns how many."""
     topics = Topics.from_settings(settings)
     entries = [e for e in await read_dead_letters(settings, bootstrap)
-               if not e.replayed and e.record.get("topic") and _matches(e.record, stage, target)]
+               if not e.replayed and e.record.get("topic") and _matches(e.record, stage, target)
+               and (positions is None or e.position in positions)]
     if not entries:
         return 0
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)

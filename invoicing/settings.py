@@ -14,7 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from invoicing.errors import ConfigError
 
-__all__ = ["Settings", "PlatformSettings", "load_settings", "platform_env_prefix", "platform_settings"]
+__all__ = ["Settings", "PlatformSettings", "load_settings", "platform_env_prefix", "platform_settings", "MAX_EVENT_ID_BYTES"]
+
+#: longest event id or event type (UTF-8 bytes) the gateway accepts from a platform's event (longer: 400)
+MAX_EVENT_ID_BYTES = 1024
 
 
 class Settings(BaseSettings):
@@ -34,7 +37,13 @@ class Settings(BaseSettings):
     store: Literal["memory://", "rocksdb://"] = Field("memory://", description="Faust table store.")
     data_dir: Path = Field(Path(".invoicing-data"), description="Worker state directory (RocksDB).")
     schema_registry_url: str | None = Field(None, description="Use Confluent framing with ids from this registry.")
-    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body the gateway accepts.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body the gateway accepts (larger: 413). The producers' request size and the topics' max.message.bytes are derived from it (max_message_bytes), so every body it allows can be published.")
+    max_header_bytes: int = Field(32_768, ge=4096, description="Largest request head (request line and headers) the gateway reads; larger is answered 431.")
+    header_timeout: float = Field(10.0, gt=0, description="Seconds a client may take to send a request's head; then the gateway answers 408 (or closes an idle connection).")
+    body_timeout: float = Field(30.0, gt=0, description="Seconds a client may take to send a request's body; then the gateway answers 408 and closes the connection.")
+    keep_alive_timeout: float = Field(5.0, gt=0, description="Seconds an idle keep-alive connection to the gateway stays open.")
+    broker_check_interval: float = Field(2.0, gt=0, description="Seconds between the gateway's and the worker's checks that the broker still holds the pipeline's topics (see README, 'The broker comes back empty').")
+    gateway_metrics_port: int = Field(0, ge=0, description="0: the gateway serves /metrics beside the webhooks on its own port. N: the gateway serves /metrics (with /healthz and /readyz) on metrics_host:N, loopback unless metrics_host says otherwise, and not on the webhook port. /healthz and /readyz stay on the webhook port for probes either way.")
     output_dir: Path = Field(Path("invoices-out"), description="Where the folder sink writes invoices.")
     validate_documents: bool = Field(True, description="Validate every e-invoice (UBL, CII, Factur-X) against its XSD and the EN 16931 (and Peppol) rules before the folder and e-mail sinks deliver it; a failure parks that delivery with the rule ids.")
     register_dsn: SecretStr | None = Field(None, description="Invoice register database (SQLAlchemy URL: postgresql://user:pw@host/db or sqlite:///path). Unset: the SQLite file register_path.")
@@ -43,7 +52,7 @@ class Settings(BaseSettings):
     register_receipts: bool | None = Field(None, description="Record delivery receipts in the register. Unset: when register_dsn is set, 'register' is a default target, or the register file exists.")
     rebalance_timeout: float = Field(10.0, gt=0, description="Consumer group rebalance/session timeout, seconds.")
     metrics_port: int = Field(9108, ge=0, description="Worker /metrics, /healthz and /readyz port (0: off).")
-    metrics_host: str = Field("127.0.0.1", description="Address the worker's /metrics, /healthz and /readyz listen on (loopback unless set, e.g. 0.0.0.0 in a container).")
+    metrics_host: str = Field("127.0.0.1", description="Address the worker's /metrics, /healthz and /readyz listen on, and the gateway's when gateway_metrics_port is set (loopback unless set, e.g. 0.0.0.0 in a container).")
     seller_wait_log_interval: float = Field(30.0, gt=0, description="While no seller is configured the worker waits, saying so in its log every this many seconds.")
     default_targets: list[str] = Field(default_factory=lambda: ["folder"], description="Sinks for customers without a routing entry.")
     dedup_retention_days: float = Field(35.0, gt=0, description="How long order states (both levels of dedup) are kept; issued invoices are kept for ever, so a replay after this still gets the same number.")
@@ -68,6 +77,21 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """Full topic name for *name*."""
         return f"{self.topic_prefix}{name}"
+
+    @property
+    def max_raw_event_bytes(self) -> int:
+        """Largest raw event (Avro value plus key) an accepted webhook can make: the body, plus the envelope.
+        The kept headers and the content type are each at most the request head; the stored URL (Host, path,
+        query, re-encoded with secrets masked) is refused beyond twice the head; event id and type are refused
+        beyond `MAX_EVENT_ID_BYTES` each (the key repeats the id); the fixed fields and Avro framing fit 4 KiB."""
+        return self.max_body_bytes + 4 * self.max_header_bytes + 3 * MAX_EVENT_ID_BYTES + 4096
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The producers' ``max_request_size`` (gateway and worker), the worker's fetch size and the topics'
+        ``max.message.bytes``: a raw event, and the same raw event parked on the dead-letter topic with its
+        reason (at most 2,000 characters), its key and the record batch around it, always fit."""
+        return self.max_raw_event_bytes + 65_536
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -33,6 +33,9 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         producer_acks=-1,
         producer_linger_ms=settings.linger_ms,
         producer_max_batch_size=settings.producer_max_batch_bytes,
+        # every raw event the gateway accepted can be read, and parked on the dead-letter topic with its reason
+        producer_max_request_size=settings.max_message_bytes,
+        consumer_max_fetch_size=settings.max_message_bytes,
         broker_rebalance_timeout=timeout,
         broker_session_timeout=timeout,
         broker_heartbeat_interval=max(0.5, timeout / 10),

@@ -38,7 +38,9 @@ log = logging.getLogger("invoicing.worker")
 class Pipeline:
     """Everything the agents share. Build it, then run ``faust.Worker(pipeline.app)``."""
 
-    def __init__(self, settings: Settings, bootstrap: str) -> None:
+    def __init__(self, settings: Settings, bootstrap: str, health: Health | None = None) -> None:
+        """*health*: the readiness checks to report into (the worker keeps one across restarts after a broker
+        lost its topics); its ``broker`` check is the worker's `invoicing.broker.BrokerWatch`."""
         from streams import bill, cycles, deliver, issue, normalise, register_receipts  # agents register here
 
         self.settings = settings
@@ -53,7 +55,7 @@ class Pipeline:
         self._sinks: dict[str, Sink] = {}
         self.http: httpx.AsyncClient | None = None
         self._ready_lock = asyncio.Lock()
-        self.health = Health("reference_data", "seller")
+        self.health = health if health is not None else Health("reference_data", "seller", "broker")
         self._seller_logged: float | None = None
         self._started = False
         modules = {"normalise": normalise, "bill": bill, "cycles": cycles, "issue": issue,

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Mapping, TypeVar
 
 import httpx
-import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from invoicing.broker import free_port
 from invoicing.codec import decode
 from invoicing.gateway import RawEventPublisher, create_gateway
+from invoicing.gateway_server import gateway_server
 from invoicing.settings import Settings, platform_env_prefix, platform_settings
 from sinks.base import Sink
 from sinks.delivery import DeliveryResult, deliver
@@ -284,8 +284,7 @@ async def running_gateway(settings: Settings, bootstrap: str,
     await publisher.start()
     port = free_port()
     app = create_gateway(settings, publisher, sources)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False, lifespan="off"))
+    server = gateway_server(app, settings, "127.0.0.1", port)  # the production server, with its limits
     task = asyncio.ensure_future(server.serve())
     try:
         while not server.started:

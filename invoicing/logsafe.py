@@ -1,0 +1,45 @@
+"""Log lines nobody can forge: one record is one line, whatever text a request carried.
+
+`SafeFormatter` escapes line breaks and other control characters (CR, LF, NEL, the Unicode line
+separators, ANSI escapes) in the whole formatted record, traceback included, so a value taken
+from a request can neither start a fake log line nor hide one. `printable` does the same for one
+value, cut to a length. `configure_logging` installs the formatter for a process (gateway, worker).
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+__all__ = ["SafeFormatter", "printable", "configure_logging", "LOG_FORMAT"]
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    return {"\n": "\\n", "\r": "\\r"}.get(char, f"\\x{ord(char):02x}" if ord(char) < 256 else f"\\u{ord(char):04x}")
+
+
+def printable(value: object, limit: int = 200) -> str:
+    """*value* as text on one line, control characters escaped, at most *limit* characters."""
+    text = _CONTROL.sub(_escape, str(value))
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class SafeFormatter(logging.Formatter):
+    """A `logging.Formatter` whose every record is exactly one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _CONTROL.sub(_escape, super().format(record))
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at *level* through `SafeFormatter` (replacing handlers set up before)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter(LOG_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
