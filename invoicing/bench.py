@@ -142,7 +142,7 @@ def _bench_reference() -> Path:
 
 async def _warm_up(settings: Settings, bootstrap: str) -> None:
     """One event through the worker so group join and recovery are not timed."""
-    await _produce(bootstrap, settings.topic("invoicing.raw-events"), _raw_events(1, 10_000_000))
+    await _produce(bootstrap, settings.topic("invoicing.raw-events"), _raw_events(1, 9_999_999))
     got, _ = await _count_until(bootstrap, settings.topic("invoices"), 1, timeout=90)
     if not got:
         raise RuntimeError("the worker did not produce the warm-up invoice within 90 s")

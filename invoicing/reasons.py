@@ -15,9 +15,10 @@ from pathlib import Path
 
 from invoicing.errors import PipelineError
 
-__all__ = ["plain_reason"]
+__all__ = ["plain_reason", "plain_mismatch"]
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
+_TESTS = str(Path(_ROOT) / "tests")
 _KINDS = {"str": "text", "int": "a whole number", "float": "a number", "Decimal": "a number", "list": "a list",
           "dict": "an object", "NoneType": "nothing (null)", "bool": "true/false", "bytes": "binary data",
           "tuple": "a list"}
@@ -27,10 +28,34 @@ def _kind(type_name: str) -> str:
     return _KINDS.get(type_name, "a value of another kind")
 
 
+_AVRO_KINDS = {"string": "text", "long": "a whole number", "int": "a whole number", "double": "a number",
+               "float": "a number", "boolean": "true/false", "bytes": "an amount", "null": "nothing",
+               "array": "a list", "record": "an object", "map": "an object"}
+
+
+def plain_mismatch(exc: BaseException) -> str:
+    """A record that does not fit its Avro schema (fastavro's ``-1 (type <class 'int'>) do not match
+    ['null', 'string'] on field sku``), in words: which field, which value, what was expected."""
+    text = str(exc)
+    m = re.match(r"(?s)(.*) \(type <class '([\w.]+)'>\) do not match (.*?)(?: on field (\w+))?$", text)
+    if m:
+        value, found, expected, field = m.groups()
+        wanted = [_AVRO_KINDS[t] for t in re.findall(r"'(\w+)'", expected) if t in _AVRO_KINDS and t != "null"] \
+            or ["another kind of value"]
+        where = f"the field {field}" if field else "a field"
+        return f"{where} holds {_kind(found.rsplit('.', 1)[-1])} ({value[:60]}) where {' or '.join(dict.fromkeys(wanted))} was expected"
+    missing = re.match(r"no value and no default for (\w+)", text)
+    if isinstance(exc, KeyError) or missing:
+        return f"the field {missing.group(1) if missing else text} is missing"
+    text = re.sub(r"<class '([\w.]+)'>", lambda k: _kind(k.group(1).rsplit(".", 1)[-1]), text)
+    return re.sub(r"\b[A-Z]\w*(?:Error|Exception)\b:?\s*", "", text).strip() or "a value of the wrong kind"
+
+
 def _where(exc: BaseException) -> str:
     """The innermost line of our code that failed, as ``reading `…```, or ``""``."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if f.filename.startswith(_ROOT) and "site-packages" not in f.filename]
+              if f.filename.startswith(_ROOT) and "site-packages" not in f.filename
+              and not f.filename.startswith(_TESTS)]
     if not frames:
         return ""
     frame = frames[-1]
@@ -51,12 +76,19 @@ def plain_reason(exc: BaseException, *, what: str) -> str:
         return f"{what} has a number that cannot be used (too large, or not a number){where}: check its amounts"
     m = re.match(r"'(\w+)' object (?:has no attribute|is not subscriptable|is not iterable)", text)
     if isinstance(exc, (AttributeError, TypeError)) and m:
-        return f"{what} has {_kind(m.group(1))} where an object or list was expected{where}: check what the " \
+        found = getattr(exc, "obj", None)  # AttributeError carries the value it was raised on
+        shown = f" ({str(found)[:40]!r})" if isinstance(found, (str, int, float)) else ""
+        return f"{what} has {_kind(m.group(1))}{shown} where an object or list was expected{where}: check what the " \
                "platform sends, then replay"
-    m = re.search(r"must be (?:a |an )?[\w ]+, not '?(\w+)'?", text)
+    m = re.search(r"must be .+?, not '?(\w+)'?|unhashable type: '(\w+)'|argument of type '(\w+)'", text)
     if isinstance(exc, TypeError) and m:
-        return f"{what} has {_kind(m.group(1))} where another kind of value was expected{where}: check what the " \
+        found = next(g for g in m.groups() if g)
+        return f"{what} has {_kind(found)} where another kind of value was expected{where}: check what the " \
                "platform sends, then replay"
+    m = re.match(r"invalid literal for int\(\) with base \d+: (.*)|could not convert string to float: (.*)", text)
+    if isinstance(exc, ValueError) and m:
+        value, number = (m.group(1), "a whole number") if m.group(1) is not None else (m.group(2), "a number")
+        return f"{what} has {value[:60]} where {number} was expected{where}: check what the platform sends, then replay"
     if isinstance(exc, (ValueError, TypeError, AttributeError, IndexError, UnicodeError)):
         detail = re.sub(r"<class '[\w.]+'>|\b[A-Z]\w*(?:Error|Exception)\b", "", text).strip(" :[]")[:160]
         return f"{what} could not be read{where}{': ' + detail if detail else ''}; check what the platform sends, then replay"

@@ -437,7 +437,7 @@ async def test_validation_error_is_not_retried_and_parked_with_platform_message(
     (rec,) = await dead_letters(rig, 1)
     assert rec["target"] == "quickbooks" and not rec["retriable"] and rec["attempts"] == 1, rec
     assert "SalesItemLineDetail with ItemRef is required" in rec["reason"], rec["reason"]
-    assert "InvoiceRejected" in rec["reason"]
+    assert rec["reason"].startswith("the target rejected it: quickbooks"), rec["reason"]
     assert not qbo.created
     creates = [r for r in qbo.requests if r.method == "POST" and r.path.endswith(("/invoice", "/salesreceipt"))]
     assert len(creates) == 1, "not retried"

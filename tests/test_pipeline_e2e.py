@@ -102,9 +102,13 @@ async def test_signed_webhooks_become_one_invoice_per_order(bootstrap: str, tmp_
         assert set(billed) == {o.order_ref for o in batch}
         assert all(n == 1 for n in billed.values()), "exactly one invoice per order"
         check_numbering(list(invoices.values()))
-        receipts = await read_topic(bootstrap, settings.topic("invoicing.delivery-receipts"), count=len(batch), timeout=30)
-        delivered = {decode("delivery_receipt", m.value)["invoice_id"] for m in receipts}
-        assert delivered == {inv["invoice_id"] for inv in invoices.values()}
+        # one receipt per invoice from each target: the folder (the default target) and the register
+        receipts = await read_topic(bootstrap, settings.topic("invoicing.delivery-receipts"), count=2 * len(batch), timeout=30)
+        delivered: dict[str, set[str]] = defaultdict(set)
+        for r in (decode("delivery_receipt", m.value) for m in receipts):
+            assert r["status"] == "DELIVERED", r
+            delivered[r["target"]].add(r["invoice_id"])
+        assert dict(delivered) == {t: {inv["invoice_id"] for inv in invoices.values()} for t in ("folder", "register")}
         files = sorted(p.name for p in (settings.output_dir).glob("*-20*.json"))
         assert files == sorted(f"{inv['number']}.json" for inv in invoices.values())
         assert await wait_until(lambda: worker.metric("invoicing_duplicates_dropped_total") >= 4, timeout=10)
@@ -277,7 +281,8 @@ async def test_an_issue_request_lost_in_a_crash_is_sent_again(bootstrap: str, tm
     settings = await prepare(tmp_path, bootstrap)
     raw = {"platform": "erp", "event_type": "order.shipped", "received_at": datetime.now(timezone.utc)}
     order = order_event(raw, event_id="evt-crash-1", trigger="SHIPMENT_CONFIRMED", external_order_id="SO-CRASH-1",
-                        customer=party("Crash Test GmbH", email="ap@crash.example", country="DE"), currency="EUR",
+                        customer=party("Crash Test GmbH", email="ap@crash.example", line1="Hafenstraße 1", city="Hamburg",
+                                         postal_code="20457", country="DE"), currency="EUR",
                         lines=[order_line("Oil filter element", 2, "89.95", sku="KS-FLT-01")])
     key = order["order_key"].encode()
     saved = {"status": "issued", "invoice_id": "inv_lost", "series": "kompressor-de/INVOICE", "events": [order["event_key"]],

@@ -8,8 +8,10 @@ replay after the fix) are in tests/test_gate_pipeline.py.
 from __future__ import annotations
 
 import copy
+import json
+import random
 import re
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -21,7 +23,10 @@ from invoicing.gate import DraftRefused, check_draft, clean_text, refuse_if_inva
 from invoicing.money import check_currency, to_decimal
 from invoicing.reasons import plain_reason
 from invoicing.reference import Customer
+from invoicing.samples import shopify as shop
 from invoicing.samples.invoices import demo_reference, sample_invoice
+from invoicing.settings import PlatformSettings
+from pydantic import SecretStr
 
 D = Decimal
 TODAY = date(2026, 11, 24)
@@ -159,13 +164,20 @@ def test_numbers_too_large_or_not_numbers_are_named_in_words() -> None:
 
 
 def test_unanticipated_failures_are_reasons_a_clerk_can_read() -> None:
-    def read(doc: Any) -> Any:
-        return doc["billing_address"].get("country")
+    """A shape the reader did not expect (text where Shopify sends an object) is worded from the failing line
+    of the platform's reader: the field, the kind of value found, no Python class names."""
+    from sources.shopify import Shopify
 
-    for doc in ({"billing_address": "Hamburg"}, {}):
-        try:
-            read(doc)
-        except (AttributeError, KeyError) as exc:
-            reason = plain_reason(exc, what="the shopify message shopify:42")
-            assert "shopify:42" in reason and "billing_address" in reason, reason
-            assert not re.search(r"Error|Exception|<class|'str' object", reason), reason
+    doc = json.loads(json.dumps(shop.shopify_payload(4, random.Random(4))))
+    doc["billing_address"] = "Hamburg"
+    raw = {"platform": "shopify", "event_type": "orders/fulfilled", "event_id": "e-42", "received_at": datetime.now(timezone.utc),
+           "headers": {"x-shopify-topic": "orders/fulfilled"}, "body": json.dumps(doc).encode()}
+    try:
+        Shopify(PlatformSettings(secret=SecretStr("s"))).normalise(raw)
+    except Exception as exc:  # noqa: BLE001 - whatever the reader raises is worded
+        reason = plain_reason(exc, what="the shopify message shopify:42")
+    else:
+        raise AssertionError("a billing address given as text was read")
+    # the value found and the line of the reader that expected an object (where its address is read)
+    assert "shopify:42" in reason and "text ('Hamburg')" in reason and 'bill.get("company")' in reason, reason
+    assert not re.search(r"Error|Exception|<class|'str' object", reason), reason
