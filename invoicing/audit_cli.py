@@ -1,6 +1,6 @@
 """``invoicing audit numbers [--json] [--series S]``: prove each numbering series has no holes.
 
-Reads the whole ``invoices`` topic from the beginning to its end and runs `invoicing.audit.audit_numbers` over it. Exit code 0 when every series is
+Reads the whole ``invoices`` topic from the beginning to its end and runs `domain.audit.audit_numbers` over it. Exit code 0 when every series is
 clean, 1 when there are problems (2 when the topic cannot be read completely).
 """
 from __future__ import annotations
@@ -10,11 +10,11 @@ import asyncio
 import json
 from typing import Any
 
-from invoicing.audit import AuditReport, InvoiceMessage, audit_numbers
-from invoicing.codec import decode
-from invoicing.errors import CodecError, PipelineError
-from invoicing.kafka_read import read_all
-from invoicing.settings import Settings
+from domain.audit import AuditReport, InvoiceMessage, audit_numbers
+from domain.codec import decode
+from domain.errors import CodecError, PipelineError
+from infra.kafka_read import read_all
+from domain.settings import Settings
 
 __all__ = ["add_commands", "read_invoices", "numbers_command"]
 
@@ -58,7 +58,7 @@ async def numbers_command(settings: Settings, bootstrap: str, *, as_json: bool =
 
 
 def cmd_audit_numbers(args: argparse.Namespace) -> int:
-    from invoicing.cli import bootstrap_of, settings_from_args
+    from invoicing.options import bootstrap_of, settings_from_args
 
     settings = settings_from_args(args)
     return asyncio.run(numbers_command(settings, bootstrap_of(settings), as_json=args.json, series=args.series))
@@ -66,7 +66,7 @@ def cmd_audit_numbers(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any) -> None:
     """Add the ``audit`` command group to the ``invoicing`` parser's *sub* (subparsers)."""
-    from invoicing.cli import add_common_options
+    from invoicing.options import add_common_options
 
     p = sub.add_parser("audit", help="audits of what the pipeline published")
     asub = p.add_subparsers(dest="audit_command", required=True)

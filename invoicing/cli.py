@@ -23,31 +23,17 @@ import asyncio
 import signal
 import sys
 import time
+from importlib.metadata import entry_points
 from typing import Any, Callable
 
-from invoicing.errors import PipelineError
-from invoicing.settings import Settings, load_settings
+from domain.errors import PipelineError
+from invoicing import audit_cli, cycle_cli, documents_cli, init_cli, poll_cli, register_cli
+from invoicing.options import add_common_options as _common, bootstrap_of as _bootstrap, settings_from_args as _settings
 
 __all__ = ["main"]
 
-DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bootstrap", help="Kafka bootstrap servers HOST:PORT (default: $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)")
-    p.add_argument("--topic-prefix", help="prefix for every topic name")
-
-
-def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
-    return load_settings(bootstrap=getattr(args, "bootstrap", None), topic_prefix=getattr(args, "topic_prefix", None), **extra)
-
-
-def _bootstrap(settings: Settings) -> str:
-    return settings.bootstrap or DEFAULT_BOOTSTRAP
-
-
 def cmd_broker(args: argparse.Namespace) -> int:
-    from invoicing.broker import EmbeddedBroker
+    from infra.broker import EmbeddedBroker
 
     broker = EmbeddedBroker(port=args.port).start()
     print(f"embedded broker (Tansu, memory storage) listening; bootstrap: {broker.bootstrap}", flush=True)
@@ -69,7 +55,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from invoicing.worker import run_worker
+    from streams.worker import run_worker
 
     settings = _settings(args, metrics_port=args.metrics_port, app_id=args.app_id, store=args.store,
                          data_dir=args.data_dir, output_dir=args.output_dir,
@@ -79,9 +65,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    from invoicing.broker import ensure_topics, wait_for_broker
-    from invoicing.gateway import serve_gateway
-    from invoicing.logsafe import configure_logging
+    from infra.broker import ensure_topics, wait_for_broker
+    from sources.ingress.gateway import serve_gateway
+    from domain.logsafe import configure_logging
 
     settings = _settings(args)
     bootstrap = _bootstrap(settings)
@@ -91,7 +77,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         await wait_for_broker(bootstrap)
         topics = await ensure_topics(settings, bootstrap)
         if settings.schema_registry_url:
-            from invoicing.schema_registry import register_schemas
+            from infra.schema_registry import register_schemas
 
             await register_schemas(settings.schema_registry_url, topics)
         print(f"gateway listening on http://{args.host}:{args.port}/webhooks/<platform>", flush=True)
@@ -101,22 +87,10 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from invoicing.demo import run_demo
-
-    return run_demo(args)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from invoicing.bench import run_bench
-
-    return run_bench(args)
-
-
 def cmd_reference_load(args: argparse.Namespace) -> int:
-    from invoicing.broker import ensure_topics, wait_for_broker
-    from invoicing.reference import load_reference_file
-    from invoicing.reference_store import publish_reference
+    from infra.broker import ensure_topics, wait_for_broker
+    from domain.reference import load_reference_file
+    from infra.reference_store import publish_reference
 
     settings = _settings(args)
     bootstrap = _bootstrap(settings)
@@ -142,20 +116,11 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return asyncio.run(dlq.replay_command(settings, bootstrap, stage=args.stage, target=args.target))
 
 
-#: modules that add command groups: each defines ``add_commands(sub)``, where *sub* is the
-#: subparsers object, and uses ``invoicing.cli.add_common_options`` / ``settings_from_args``.
-EXTRA_COMMAND_MODULES: tuple[str, ...] = (
-    "invoicing.cycle_cli",
-    "invoicing.poll_cli",
-    "invoicing.register_cli",
-    "invoicing.audit_cli",
-    "invoicing.documents_cli",
-    "invoicing.init_cli",
-)
-
-add_common_options = _common
-settings_from_args = _settings
-bootstrap_of = _bootstrap
+#: command groups of this package: each module defines ``add_commands(sub)`` over the subparsers
+COMMAND_MODULES = (cycle_cli, poll_cli, register_cli, audit_cli, documents_cli, init_cli)
+#: command groups of packages above this one (the demo and the bench) register themselves here
+#: as entry points in pyproject.toml, so this layer never imports them
+PLUGIN_GROUP = "invoicing.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,22 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(func=cmd_gateway)
 
-    p = sub.add_parser("demo", help="run the whole pipeline on a realistic batch of signed webhooks")
-    _common(p)
-    p.add_argument("--json", action="store_true", help="print one JSON summary at the end")
-    p.add_argument("--orders", type=int, default=20, help="orders per platform")
-    p.add_argument("--output-dir", default="demo-out", help="where invoices are written")
-    p.add_argument("--timeout", type=float, default=180.0)
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("bench", help="measure the pipeline against a plain-aiokafka passthrough")
-    _common(p)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--events", type=int, default=5000)
-    p.add_argument("--rate", type=float, default=200.0, help="events/s for the latency run")
-    p.add_argument("--latency-seconds", type=float, default=5.0)
-    p.set_defaults(func=cmd_bench)
-
     p = sub.add_parser("reference", help="reference data")
     rsub = p.add_subparsers(dest="reference_command", required=True)
     r = rsub.add_parser("load", help="load a YAML/JSON reference file onto the compacted topics")
@@ -216,10 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "list":
             d.add_argument("--json", action="store_true")
         d.set_defaults(func=cmd_dlq)
-    import importlib
-
-    for module in EXTRA_COMMAND_MODULES:
-        importlib.import_module(module).add_commands(sub)
+    for module in COMMAND_MODULES:
+        module.add_commands(sub)
+    for plugin in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        plugin.load()(sub)
     return parser
 
 

@@ -14,14 +14,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from invoicing.errors import ConfigError
+from domain.errors import ConfigError
 
 __all__ = ["add_commands", "send_close"]
 
 
 async def send_close(settings: Any, bootstrap: str, *, at: datetime, customer: str | None = None) -> int:
     """Send close commands; returns how many were sent."""
-    from invoicing.broker import ensure_topics, wait_for_broker
+    from infra.broker import ensure_topics, wait_for_broker
     from streams.cycles import close_command
 
     await wait_for_broker(bootstrap)
@@ -53,7 +53,7 @@ def _parse_at(text: str | None) -> datetime:
 
 
 def _cmd_close(args: argparse.Namespace) -> int:
-    from invoicing.cli import bootstrap_of, settings_from_args
+    from invoicing.options import bootstrap_of, settings_from_args
 
     settings = settings_from_args(args)
     at = _parse_at(args.at)
@@ -64,7 +64,7 @@ def _cmd_close(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    from invoicing.cli import add_common_options
+    from invoicing.options import add_common_options
 
     p = sub.add_parser("cycle", help="billing cycles")
     csub = p.add_subparsers(dest="cycle_command", required=True)

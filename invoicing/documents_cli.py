@@ -20,9 +20,9 @@ from typing import Any, Iterator
 
 from lxml import etree
 
-from invoicing.documents import render_cii, render_ubl, ubl_profile
-from invoicing.documents.validate import rule_ids, validate_document
-from invoicing.errors import ConfigError
+from domain.documents import render_cii, render_ubl, ubl_profile
+from domain.documents.validate import rule_ids, validate_document
+from domain.errors import ConfigError
 
 __all__ = ["add_commands", "validate_folder", "validate_register", "Report"]
 
@@ -96,7 +96,7 @@ def validate_folder(folder: Path) -> Report:
 
 def validate_register(engine: Any) -> Report:
     """The UBL and CII of every invoice in the register, rendered again from the record as issued."""
-    from invoicing.register.store import stored_invoices
+    from sinks.register.store import stored_invoices
 
     report = Report()
     for invoice, digests in stored_invoices(engine):

@@ -11,8 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from invoicing.errors import ConfigError
-from invoicing.reference import PLACEHOLDER
+from domain.errors import ConfigError
+from domain.reference import PLACEHOLDER
 
 __all__ = ["add_commands", "STARTER", "PLACEHOLDER", "write_starter"]
 

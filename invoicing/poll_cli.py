@@ -1,4 +1,4 @@
-"""``invoicing poll [--once] [--platform P] [--interval S]``: run the pollers (`invoicing.poller`)."""
+"""``invoicing poll [--once] [--platform P] [--interval S]``: run the pollers (`sources.ingress.poller`)."""
 from __future__ import annotations
 
 import argparse
@@ -10,10 +10,10 @@ __all__ = ["add_commands"]
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
-    from invoicing.broker import ensure_topics, wait_for_broker
-    from invoicing.cli import bootstrap_of, settings_from_args
-    from invoicing.errors import ConfigError
-    from invoicing.poller import Poller, pollable_sources
+    from infra.broker import ensure_topics, wait_for_broker
+    from invoicing.options import bootstrap_of, settings_from_args
+    from domain.errors import ConfigError
+    from sources.ingress.poller import Poller, pollable_sources
 
     settings = settings_from_args(args)
     bootstrap = bootstrap_of(settings)
@@ -42,7 +42,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    from invoicing.cli import add_common_options
+    from invoicing.options import add_common_options
 
     p = sub.add_parser("poll", help="poll platforms without webhooks (Wave), or with polling enabled (INVOICING_WOOCOMMERCE_POLL / INVOICING_ODOO_POLL), onto the raw-events topic")
     add_common_options(p)

@@ -20,21 +20,21 @@ from typing import Any, Callable, Mapping, Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from invoicing.errors import PipelineError
-from invoicing.jsonify import to_jsonable
-from invoicing.settings import Settings
+from domain.errors import PipelineError
+from domain.jsonify import to_jsonable
+from domain.settings import Settings
 
 __all__ = ["add_commands", "format_invoice", "format_table", "register_engine"]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from invoicing.cli import settings_from_args
+    from invoicing.options import settings_from_args
 
     return settings_from_args(args, register_path=args.register_path, register_schema=args.schema)
 
 
 def _engine(args: argparse.Namespace) -> Any:
-    from invoicing.register.engine import db_error_text, describe, open_register, register_url
+    from sinks.register.engine import db_error_text, describe, open_register, register_url
 
     settings = _settings(args)
     try:
@@ -51,7 +51,7 @@ def _guarded(cmd: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
 
     @functools.wraps(cmd)
     def run(args: argparse.Namespace) -> int:
-        from invoicing.register.engine import db_error_text
+        from sinks.register.engine import db_error_text
 
         try:
             return cmd(args)
@@ -71,7 +71,7 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: tuple[str, ...]) ->
 
 
 def format_invoice(rec: Mapping[str, Any]) -> str:
-    """Human view of `invoicing.register.store.get_by_number`'s answer."""
+    """Human view of `sinks.register.store.get_by_number`'s answer."""
     j = to_jsonable(dict(rec))
     head = [
         f"{j['document_type']} {j['number']}  ({j['invoice_id']})  status {j['status']}",
@@ -99,7 +99,7 @@ def format_invoice(rec: Mapping[str, Any]) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from invoicing.register.store import get_by_number
+    from sinks.register.store import get_by_number
 
     rec = get_by_number(_engine(args), args.number)
     if rec is None:
@@ -110,7 +110,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from invoicing.register.store import search
+    from sinks.register.store import search
 
     rows = search(_engine(args), customer=args.customer, date_from=args.date_from, date_to=args.date_to,
                   status=args.status, limit=args.limit)
@@ -123,7 +123,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from invoicing.register.store import export_csv
+    from sinks.register.store import export_csv
 
     engine = _engine(args)
     if args.csv == "-":
@@ -136,7 +136,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from invoicing.register.engine import current_revision, describe, register_url
+    from sinks.register.engine import current_revision, describe, register_url
 
     settings = _settings(args)
     engine = _engine(args)
@@ -146,7 +146,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any) -> None:
     """Add the ``register`` command group to the ``invoicing`` parser's *sub* (subparsers)."""
-    from invoicing.cli import add_common_options
+    from invoicing.options import add_common_options
 
     p = sub.add_parser("register", help="the invoice register (SQL): show, search, export, migrate")
     rsub = p.add_subparsers(dest="register_command", required=True)

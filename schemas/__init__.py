@@ -1,6 +1,6 @@
 """The Avro schemas of the pipeline's topics, as `.avsc` files beside this module.
 
-A consumer needs nothing but these files and fastavro; see `invoicing.codec`.
+A consumer needs nothing but these files and fastavro; see `domain.codec`.
 """
 from __future__ import annotations
 

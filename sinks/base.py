@@ -20,26 +20,33 @@ Tax reaches every target as tax: ``tax_mapping_gaps(taxes)`` names each (categor
 the reference data can produce that the target's settings cannot book (the worker refuses
 to start while there is one); targets that take a rate as such return none.
 
-Errors are ours (`invoicing.errors`): `RetriableSinkError` (429/5xx/timeouts,
+Errors are ours (`domain.errors`): `RetriableSinkError` (429/5xx/timeouts,
 with ``retry_after``), `AuthError` (401/403), `InvoiceRejected` (other 4xx).
 `raise_for_status` maps an HTTP response onto them (optionally keeping the platform's own
-message, blanking out secrets and treating platform-specific throttling as retriable). The constructor takes typed
-settings and an ``httpx.AsyncClient``, so tests can point it at any server.
+message, blanking out secrets and treating platform-specific throttling as retriable).
+
+The constructor takes the target's typed settings, an ``httpx.AsyncClient`` (the caller's: one per
+worker, shared) and the pipeline settings, all required, and checks them: what the sink declares it
+``requires`` and its ``auth_spec`` (`sinks.credentials`) are resolved there, once, into ``self.auth``.
+A missing credential or setting raises `ConfigError` naming the variables, so a worker that builds its
+configured targets at start (`sinks.registry.build_sink`) stops there instead of parking invoices later.
 
 Example::
 
     class Acme(Sink):
         target = "acme"
+        auth_spec = ClientCredentials(token_url=under_base_url("/oauth/token"), token_url_from="base_url")
+        requires = (Need("base_url"),)
 
         async def find_invoice(self, invoice, key):
-            r = await self.client.get(f"{self.base}/invoices", params={"number": invoice["number"]})
+            r = await self.client.get(f"{self.base_url()}/invoices", params={"number": invoice["number"]}, auth=self.auth)
             raise_for_status(r)
             found = r.json()["items"]
             return InvoiceRef(found[0]["id"]) if found else None
 
         async def create_invoice(self, invoice, key):
-            r = await self.client.post(f"{self.base}/invoices", json=to_acme(invoice),
-                                       headers={"Idempotency-Key": key})
+            r = await self.client.post(f"{self.base_url()}/invoices", json=to_acme(invoice),
+                                       headers={"Idempotency-Key": key}, auth=self.auth)
             raise_for_status(r)
             return InvoiceRef(r.json()["id"])
 """
@@ -48,18 +55,19 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable, ClassVar, Collection, Iterable, Mapping
 
 import httpx
+from pydantic import SecretStr
 
-from invoicing.documents.ubl import ubl_profile
-from invoicing.documents.validate import ValidationFailed, require_valid
-from invoicing.errors import AuthError, ConfigError, InvoiceRejected, RetriableSinkError
-from invoicing.metrics import DOCUMENTS_REJECTED
-from invoicing.settings import PlatformSettings, Settings, platform_settings
+from domain.documents.ubl import ubl_profile
+from domain.documents.validate import ValidationFailed, require_valid
+from domain.errors import AuthError, InvoiceRejected, RetriableSinkError
+from domain.metrics import DOCUMENTS_REJECTED
+from domain.settings import PlatformSettings, Settings
+from infra.http import retry_after_seconds
+from sinks.credentials import AuthSpec, Need, build_auth, setting_value
 
 __all__ = ["InvoiceRef", "Sink", "TaxKey", "original_of", "raise_for_status", "retry_after_seconds"]
 
@@ -88,12 +96,24 @@ class Sink(ABC):
     #: rounded per line, differs from EN 16931's tax rounded per group cannot be booked as issued there;
     #: the sink refuses it (parked, with the reason) instead of booking other figures
     rounds_tax_per_line: ClassVar[bool] = False
+    #: how the target authenticates (`sinks.credentials`); ``None``: no HTTP auth
+    auth_spec: ClassVar[AuthSpec | None] = None
+    #: settings the target cannot work without besides its credentials (tenant, base URL...)
+    requires: ClassVar[tuple[Need, ...]] = ()
 
-    def __init__(self, settings: PlatformSettings | None = None, client: httpx.AsyncClient | None = None,
-                 pipeline: Settings | None = None) -> None:
-        self.settings = settings if settings is not None else platform_settings(self.target, self.settings_class)
-        self.pipeline = pipeline if pipeline is not None else Settings()
-        self.client = client if client is not None else httpx.AsyncClient(timeout=self.pipeline.sink_timeout)
+    def __init__(self, settings: PlatformSettings, client: httpx.AsyncClient, pipeline: Settings) -> None:
+        """Check *settings* and build the auth.
+
+        Raises:
+            ConfigError: a credential or required setting is missing (the variables are named).
+            TypeError: *settings* are not this target's ``settings_class``.
+        """
+        if not isinstance(settings, self.settings_class):
+            raise TypeError(f"{self.target}: settings must be {self.settings_class.__name__}, not {type(settings).__name__}")
+        self.settings = settings
+        self.client = client
+        self.pipeline = pipeline
+        self.auth = build_auth(self.target, settings, client, self.auth_spec, self.requires)
 
     @abstractmethod
     async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
@@ -157,12 +177,17 @@ class Sink(ABC):
         """Optional set-up (open connections, check credentials)."""
 
     async def close(self) -> None:
+        """Close the HTTP client: only for a sink that was given a client of its own (tests, CLIs);
+        a worker's sinks share one, which the worker closes."""
         await self.client.aclose()
 
     def base_url(self) -> str:
-        if not self.settings.base_url:
-            raise ConfigError(f"{self.target}: INVOICING_{self.target.upper().replace('-', '_')}_BASE_URL is not set")
-        return self.settings.base_url.rstrip("/")
+        """The API base URL; a sink that calls this ``requires`` ``base_url`` or has a default for it."""
+        return str(self.settings.base_url).rstrip("/")
+
+    def _secrets(self) -> list[str | None]:
+        """Every secret in the settings, to blank out of error texts (`raise_for_status`)."""
+        return [setting_value(self.settings, name) for name, value in self.settings if isinstance(value, SecretStr)]
 
 
 def original_of(note: Mapping[str, Any]) -> dict[str, Any]:
@@ -171,20 +196,6 @@ def original_of(note: Mapping[str, Any]) -> dict[str, Any]:
     return {**note, "invoice_id": note.get("preceding_invoice_id") or "", "number": note.get("preceding_invoice") or "",
             "issue_date": note.get("preceding_invoice_date") or note["issue_date"], "document_type": "INVOICE",
             "preceding_invoice": None, "preceding_invoice_date": None, "preceding_invoice_id": None}
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.replace(".", "", 1).isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def raise_for_status(response: httpx.Response, *, what: str = "request",

@@ -25,9 +25,9 @@ from typing import Any, Mapping
 
 import httpx
 
-from invoicing.errors import AuthError, FatalSinkError, RetriableSinkError, SinkError
-from invoicing.metrics import DELIVERIES, DELIVERY_LATENCY
-from invoicing.settings import Settings
+from domain.errors import AuthError, FatalSinkError, RetriableSinkError, SinkError
+from domain.metrics import DELIVERIES, DELIVERY_LATENCY
+from domain.settings import Settings
 from sinks.base import InvoiceRef, Sink, original_of
 from sinks.resilience import CircuitOpen, guard_for
 

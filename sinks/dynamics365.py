@@ -1,7 +1,7 @@
 """Dynamics 365 (Dataverse Web API) sink: ``POST /api/data/v9.2/invoices`` with ``invoice_details`` deep insert.
 
 Tax: Dataverse takes tax as an amount per invoice product (``invoicedetail.tax``); each line gets
-its share of our VAT group (`invoicing.exact.line_taxes`), so ``totaltax`` and ``totalamount`` are
+its share of our VAT group (`domain.exact.line_taxes`), so ``totaltax`` and ``totalamount`` are
 ours to the cent. There are no tax codes to map (`tax_mapping_gaps` is empty).
 
 Dates follow the column metadata (Dynamics 365 Sales table reference): ``duedate`` has DateTime
@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from invoicing.errors import ConfigError, InvoiceRejected, RetriableSinkError
-from invoicing.exact import json_body, line_taxes
-from invoicing.mapping import MappedSettings, map_id
-from sinks.auth import OAuth2ClientCredentials
+from domain.errors import InvoiceRejected, RetriableSinkError
+from domain.exact import json_body, line_taxes
+from sinks.mapping import MappedSettings, map_id
+from sinks.credentials import ClientCredentials, Need
 from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["Dynamics365Sink", "Dynamics365Settings", "to_dataverse"]
@@ -103,16 +103,10 @@ class Dynamics365Sink(Sink):
         "(https://learn.microsoft.com/en-us/dynamics365/sales/developer/entities/invoice; table list: "
         "https://learn.microsoft.com/en-us/dynamics365/sales/developer/sales-entities-lead-opportunity-competitor-quote-order-invoice)")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        s = self.settings
-        if not (s.client_id and s.client_secret and (s.token_url or s.tenant)):
-            raise ConfigError("dynamics365: INVOICING_DYNAMICS365_CLIENT_ID, _CLIENT_SECRET and _TENANT "
-                              "(or _TOKEN_URL) are required")
-        token_url = s.token_url or f"https://login.microsoftonline.com/{s.tenant}/oauth2/v2.0/token"
-        scope = getattr(s, "scope", None) or f"{self.base_url()}/.default"
-        self.auth = OAuth2ClientCredentials(token_url, s.client_id, s.client_secret.get_secret_value(),
-                                            scope=scope, client=self.client)
+    auth_spec = ClientCredentials(
+        token_url=lambda s: s.token_url or (f"https://login.microsoftonline.com/{s.tenant}/oauth2/v2.0/token" if s.tenant else None),
+        token_url_from="tenant", scope=lambda s: s.scope or f"{s.base_url.rstrip('/')}/.default")
+    requires = (Need("base_url", "the environment URL"),)
 
     async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
         r = await self.client.get(f"{self.base_url()}{_API}/invoices", headers=_HEADERS, auth=self.auth, params={

@@ -14,7 +14,7 @@ from ``sink.reference`` (the worker's `ReferenceData`); without it, the PDF alon
 Delivery guarantee: at least once. The Message-ID is deterministic
 (``<inv-<sha256(invoice id)[:32]>@<sender domain>>``) and the message bytes are the
 same on every attempt, so a receiving system can drop duplicates. When the invoice
-register is in use (`invoicing.register.register_in_use`), every Message-ID handed
+register is in use (`sinks.register.register_in_use`), every Message-ID handed
 to the SMTP server is recorded there and `find_invoice` looks it up, so a replay or
 redelivery does not send again; only a crash between the server's 250 and that
 record can send a second copy. Without the register, every delivery the
@@ -38,10 +38,11 @@ import aiosmtplib
 from pydantic import Field
 from sqlalchemy.exc import SQLAlchemyError
 
-from invoicing.errors import AuthError, ConfigError, FatalSinkError, InvoiceRejected, RetriableSinkError
-from invoicing.reference import ReferenceData
-from invoicing.settings import PlatformSettings
+from domain.errors import AuthError, FatalSinkError, InvoiceRejected, RetriableSinkError
+from domain.reference import ReferenceData
+from domain.settings import PlatformSettings
 from sinks.base import InvoiceRef, Sink
+from sinks.credentials import Need
 
 __all__ = ["EmailSink", "EmailSettings", "message_id_for", "build_message", "EINVOICE_FORMATS"]
 
@@ -71,7 +72,7 @@ def message_id_for(invoice_id: str, from_address: str) -> str:
 
 def _render(invoice: Mapping[str, Any], fmt: str | None) -> list[tuple[bytes, str, str, str]]:
     """(bytes, maintype, subtype, filename) of each attachment."""
-    from invoicing import documents
+    from domain import documents
 
     number = invoice["number"]
     inv = dict(invoice)
@@ -126,6 +127,7 @@ class EmailSink(Sink):
     target = "email"
     settings_class = EmailSettings
     uses_http: ClassVar[bool] = False
+    requires = (Need("host", "the SMTP server"),)
 
     #: the worker's reference data (set by the pipeline): which customers want which e-invoice
     reference: ReferenceData | None = None
@@ -148,25 +150,25 @@ class EmailSink(Sink):
 
     async def _register(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a register function; ``None`` when the register is not in use."""
-        from invoicing.register.engine import open_register, register_in_use
+        from sinks.register.engine import open_register, register_in_use
 
         if not register_in_use(self.pipeline):
             return None
         try:
             return await asyncio.to_thread(lambda: fn(open_register(self.pipeline), *args))
         except SQLAlchemyError as exc:
-            from sinks.register import map_db_error
+            from sinks.register.sink import map_db_error
 
             raise map_db_error(exc, f"email: register {what}") from None
 
     async def find_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef | None:
-        from invoicing.register.store import email_sent
+        from sinks.register.store import email_sent
 
         mid = message_id_for(idempotency_key, self._sender(invoice))
         return InvoiceRef(mid) if await self._register("look-up", email_sent, mid) else None
 
     async def create_invoice(self, invoice: Mapping[str, Any], idempotency_key: str) -> InvoiceRef:
-        from invoicing.register.store import record_email
+        from sinks.register.store import record_email
 
         recipient = str((invoice.get("buyer") or {}).get("email") or "").strip()
         if "@" not in recipient or any(c.isspace() for c in recipient):
@@ -198,8 +200,6 @@ class EmailSink(Sink):
 
     async def _send(self, msg: EmailMessage, sender: str, recipient: str) -> None:
         cfg = self.cfg
-        if not cfg.host:
-            raise ConfigError("email: INVOICING_EMAIL_HOST is not set")
         try:
             await aiosmtplib.send(
                 msg, sender=sender, recipients=[recipient], hostname=cfg.host,

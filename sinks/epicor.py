@@ -30,14 +30,13 @@ from __future__ import annotations
 
 from typing import Any, Collection, Mapping
 
-import httpx
 from pydantic import Field
 
-from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.exact import json_body, line_taxes
-from invoicing.mapping import invoice_lines, rate_key
-from invoicing.settings import PlatformSettings
-from sinks.auth import OAuth2ClientCredentials
+from domain.errors import InvoiceRejected
+from domain.exact import json_body, line_taxes
+from sinks.mapping import invoice_lines, rate_key
+from domain.settings import PlatformSettings
+from sinks.credentials import AnyOf, Basic, ClientCredentials, Need
 from sinks.base import InvoiceRef, Sink, TaxKey, raise_for_status
 
 __all__ = ["EpicorSink", "EpicorSettings"]
@@ -77,38 +76,19 @@ class EpicorSink(Sink):
     settings_class = EpicorSettings
     settings: EpicorSettings
     rate_limit_per_minute = None  # on-premise/cloud instance limits are not published [U]
-
-    _auth_obj: httpx.Auth | None = None
+    auth_spec = AnyOf(ClientCredentials(scope=lambda s: s.scope), Basic())
+    requires = (Need("base_url"), Need("tenant", "the Epicor company id"), Need("api_key", "required by REST v2"))
 
     def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:
         return [f'INVOICING_EPICOR_TAX_RATES has no entry "{rate_key(c, r)}" (Epicor\'s "<TaxCode>/<RateCode>")'
                 for c, r in sorted(taxes) if "/" not in self.settings.tax_rates.get(rate_key(c, r), "")]
 
     def _company(self) -> str:
-        if not self.settings.tenant:
-            raise ConfigError("epicor: INVOICING_EPICOR_TENANT (the Epicor company id) is not set")
-        return self.settings.tenant
-
-    def _auth(self) -> httpx.Auth:
-        if self._auth_obj is None:
-            s = self.settings
-            if s.client_id and s.client_secret and s.token_url:
-                self._auth_obj = OAuth2ClientCredentials(s.token_url, s.client_id, s.client_secret.get_secret_value(),
-                                                         scope=s.scope, client=self.client)
-            elif s.username and s.password:
-                self._auth_obj = httpx.BasicAuth(s.username, s.password.get_secret_value())
-            else:
-                raise ConfigError("epicor: set USERNAME/PASSWORD or CLIENT_ID/CLIENT_SECRET/TOKEN_URL")
-        return self._auth_obj
+        return str(self.settings.tenant)
 
     def _headers(self) -> dict[str, str]:
-        if not self.settings.api_key:
-            raise ConfigError("epicor: INVOICING_EPICOR_API_KEY is required by REST v2")
+        assert self.settings.api_key is not None, "required at construction"
         return {"X-API-Key": self.settings.api_key.get_secret_value(), "Accept": "application/json"}
-
-    def _secrets(self) -> list[str | None]:
-        s = self.settings
-        return [x.get_secret_value() if x else None for x in (s.api_key, s.password, s.client_secret)]
 
     def _ref(self, row: Mapping[str, Any]) -> InvoiceRef:
         num = str(row["InvoiceNum"])
@@ -120,7 +100,7 @@ class EpicorSink(Sink):
         r = await self.client.get(f"{self.base_url()}/api/v2/odata/{self._company()}/Erp.BO.ARInvoiceSvc/ARInvoices",
                                   params={"$filter": f"LegalNumber eq '{number}' and CreditMemo eq {str(credit_memo).lower()}",
                                           "$select": "InvoiceNum,LegalNumber,GroupID,CreditMemo", "$top": "2"},
-                                  headers=self._headers(), auth=self._auth())
+                                  headers=self._headers(), auth=self.auth)
         raise_for_status(r, what="epicor find ARInvoices", message=_epicor_message, secrets=self._secrets())
         rows = r.json().get("value", [])
         if len(rows) > 1:
@@ -142,7 +122,7 @@ class EpicorSink(Sink):
     async def _call(self, function: str, body: dict[str, Any]) -> InvoiceRef:
         s = self.settings
         r = await self.client.post(f"{self.base_url()}/api/v2/efx/{self._company()}/{s.library}/{function}",
-                                   content=json_body(body, compact=True), auth=self._auth(),
+                                   content=json_body(body, compact=True), auth=self.auth,
                                    headers={**self._headers(), "Content-Type": "application/json"})
         raise_for_status(r, what=f"epicor efx {s.library}/{function}", message=_epicor_message, secrets=self._secrets())
         return self._ref(r.json())

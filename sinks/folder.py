@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from invoicing.documents import rendered
-from invoicing.errors import InvoiceRejected, RetriableSinkError
-from invoicing.jsonify import to_jsonable
+from domain.documents import rendered
+from domain.errors import InvoiceRejected, RetriableSinkError
+from domain.jsonify import to_jsonable
 from sinks.base import InvoiceRef, Sink
 
 __all__ = ["FolderSink"]

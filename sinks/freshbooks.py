@@ -19,10 +19,10 @@ import json
 from decimal import Decimal
 from typing import Any, Collection, Mapping
 
-from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.exact import decimal_text, json_body
-from invoicing.mapping import MappedSettings, map_id, rate_key, reject_document_charges
-from sinks.auth import OAuth2RefreshToken
+from domain.errors import InvoiceRejected
+from domain.exact import decimal_text, json_body
+from sinks.mapping import MappedSettings, map_id, rate_key, reject_document_charges
+from sinks.credentials import Need, RefreshToken, under_base_url
 from sinks.base import InvoiceRef, Sink, TaxKey, original_of, raise_for_status
 
 __all__ = ["FreshBooksSink", "FreshBooksSettings", "to_freshbooks", "to_freshbooks_credit_note"]
@@ -34,6 +34,8 @@ class FreshBooksSettings(MappedSettings):
     """``INVOICING_FRESHBOOKS_*``: TENANT (account_id), CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN,
     BASE_URL (default ``https://api.freshbooks.com``), TOKEN_URL (default ``<BASE_URL>/auth/oauth/token``),
     ID_MAP (``customer:…`` → customerid; ``tax:S:19`` → the tax's name in FreshBooks, for every non-zero rate)."""
+
+    base_url: str | None = "https://api.freshbooks.com"
 
 
 def _lines(document: Mapping[str, Any], settings: MappedSettings) -> list[dict[str, Any]]:
@@ -118,23 +120,15 @@ class FreshBooksSink(Sink):
     settings: FreshBooksSettings
     rate_limit_per_minute = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        s = self.settings
-        if not (s.client_id and s.client_secret and s.refresh_token and s.tenant):
-            raise ConfigError("freshbooks: INVOICING_FRESHBOOKS_CLIENT_ID, _CLIENT_SECRET, _REFRESH_TOKEN and "
-                              "_TENANT (account_id) are required")
-        self.base = (s.base_url or "https://api.freshbooks.com").rstrip("/")
-        self.auth = OAuth2RefreshToken(s.token_url or f"{self.base}/auth/oauth/token", s.client_id,
-                                       s.client_secret.get_secret_value(), s.refresh_token.get_secret_value(),
-                                       client=self.client)
+    auth_spec = RefreshToken(token_url=under_base_url("/auth/oauth/token"), token_url_from="base_url")
+    requires = (Need("tenant", "the account_id"),)
 
     def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:
         return [f'INVOICING_FRESHBOOKS_ID_MAP has no entry "tax:{rate_key(c, r)}" (the FreshBooks tax name)'
                 for c, r in sorted(taxes) if r and f"tax:{rate_key(c, r)}" not in self.settings.id_map]
 
     def _url(self, resource: str) -> str:
-        return f"{self.base}/accounting/account/{self.settings.tenant}/{resource}"
+        return f"{self.base_url()}/accounting/account/{self.settings.tenant}/{resource}"
 
     async def _call(self, method: str, resource: str, what: str, body: dict[str, Any] | None = None,
                     params: dict[str, str] | None = None) -> dict[str, Any]:

@@ -33,12 +33,12 @@ from typing import Any, Collection, Mapping
 import httpx
 from pydantic import Field
 
-from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.exact import money_str, qty_str
-from invoicing.mapping import check_mappable, rate_key
-from invoicing.money import ZERO, round_amount
-from invoicing.settings import PlatformSettings
-from sinks.auth import OAuth2RefreshToken, StaticBearer
+from domain.errors import InvoiceRejected
+from domain.exact import money_str, qty_str
+from sinks.mapping import check_mappable, rate_key
+from domain.money import ZERO, round_amount
+from domain.settings import PlatformSettings, Settings
+from sinks.credentials import AnyOf, Bearer, RefreshToken
 from sinks.base import InvoiceRef, Sink, TaxKey, raise_for_status
 
 __all__ = ["HubSpotSink", "HubSpotSettings", "invoice_properties", "line_item_inputs", "per_line_tax_gaps"]
@@ -108,17 +108,10 @@ class HubSpotSink(Sink):
     settings: HubSpotSettings
     rate_limit_per_minute = 1140.0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        s = self.settings
-        self.auth: Any
-        if s.refresh_token and s.client_id and s.client_secret and s.token_url:
-            self.auth = OAuth2RefreshToken(s.token_url, s.client_id, s.client_secret.get_secret_value(),
-                                           s.refresh_token.get_secret_value(), client=self.client)
-        elif s.access_token or s.api_key:
-            self.auth = StaticBearer((s.access_token or s.api_key).get_secret_value())  # type: ignore[union-attr]
-        else:
-            raise ConfigError("hubspot: set INVOICING_HUBSPOT_ACCESS_TOKEN (private app) or CLIENT_ID/SECRET/REFRESH_TOKEN")
+    auth_spec = AnyOf(RefreshToken(), Bearer("access_token", "a private app's token"), Bearer("api_key"))
+
+    def __init__(self, settings: HubSpotSettings, client: httpx.AsyncClient, pipeline: Settings) -> None:
+        super().__init__(settings, client, pipeline)
         self._checked: set[str] = set()
 
     def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:

@@ -24,17 +24,16 @@ import json
 from pathlib import Path
 from typing import Any, Collection, Mapping
 
-import httpx
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
-from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.settings import PlatformSettings
-from invoicing.exact import decimal_text
-from invoicing.mapping import invoice_lines, rate_key
-from sinks.auth import OAuth2ClientCredentials, _OAuth2
+from domain.errors import InvoiceRejected
+from domain.settings import PlatformSettings
+from domain.exact import decimal_text
+from sinks.mapping import invoice_lines, rate_key
+from sinks.credentials import AnyOf, ClientCredentials, Need, PasswordGrant
 from sinks.base import InvoiceRef, Sink, TaxKey, raise_for_status
 
-__all__ = ["InforSink", "InforSettings", "OAuth2Password"]
+__all__ = ["InforSink", "InforSettings"]
 
 
 class InforSettings(PlatformSettings):
@@ -46,17 +45,29 @@ class InforSettings(PlatformSettings):
     tax_codes: dict[str, str] = Field(default_factory=dict, description='CSI tax code per "<EN 16931 category>:<rate>", '
                                       'e.g. {"S:19": "DE19", "K:0": "EUIC", "G:0": "EXP"}.')
 
-
-class OAuth2Password(_OAuth2):
-    """``grant_type=password`` with the ION service-account keys (saak/sask) as user name and password."""
-
-    def __init__(self, token_url: str, client_id: str, client_secret: str, username: str, password: str,
-                 **kwargs: Any) -> None:
-        super().__init__(token_url, client_id, client_secret, **kwargs)
-        self._username, self._password = username, password
-
-    def _grant(self) -> dict[str, str]:
-        return {"grant_type": "password", "username": self._username, "password": self._password}
+    @model_validator(mode="after")
+    def _read_ionapi(self) -> InforSettings:
+        """The .ionapi file's values over the environment's: ``ti`` tenant, ``ci``/``cs`` client, ``saak``/``sask``
+        service account (user name, password), ``pu`` + ``ot`` token URL (INVOICING_INFOR_TOKEN_URL wins) and
+        ``iu``/``ti``/CSI the base URL (INVOICING_INFOR_BASE_URL wins)."""
+        if self.ionapi_file is None:
+            return self
+        try:
+            ion: dict[str, Any] = json.loads(self.ionapi_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"INVOICING_INFOR_IONAPI_FILE {self.ionapi_file} cannot be read: {exc}") from None
+        self.tenant = ion.get("ti") or self.tenant
+        self.client_id = ion.get("ci") or self.client_id
+        self.username = ion.get("saak") or self.username
+        if ion.get("cs"):
+            self.client_secret = SecretStr(str(ion["cs"]))
+        if ion.get("sask"):
+            self.password = SecretStr(str(ion["sask"]))
+        if not self.token_url and ion.get("pu") and ion.get("ot"):
+            self.token_url = str(ion["pu"]).rstrip("/") + "/" + str(ion["ot"]).lstrip("/")
+        if not self.base_url and ion.get("iu") and self.tenant:
+            self.base_url = f"{str(ion['iu']).rstrip('/')}/{self.tenant}/CSI"
+        return self
 
 
 def _infor_message(body: Any) -> str | None:
@@ -86,53 +97,21 @@ class InforSink(Sink):
     settings: InforSettings
     rate_limit_per_minute = None  # ION API throttling is tenant-specific and unpublished [U]
 
-    _auth_obj: httpx.Auth | None = None
-    _ion: dict[str, str] | None = None
+    #: the service account's password grant when saak/sask are there, else client credentials
+    auth_spec = AnyOf(PasswordGrant(), ClientCredentials())
+    requires = (Need("base_url", "or .ionapi iu and ti"),)
 
     def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:
         return [f'INVOICING_INFOR_TAX_CODES has no entry "{rate_key(c, r)}" (the CSI tax code of that rate)'
                 for c, r in sorted(taxes) if rate_key(c, r) not in self.settings.tax_codes]
 
-    def _ionapi(self) -> dict[str, str]:
-        if self._ion is None:
-            s = self.settings
-            ion: dict[str, str] = json.loads(s.ionapi_file.read_text()) if s.ionapi_file else {}
-            env = {"ti": s.tenant, "ci": s.client_id, "cs": s.client_secret.get_secret_value() if s.client_secret else None,
-                   "saak": s.username, "sask": s.password.get_secret_value() if s.password else None}
-            self._ion = {**{k: v for k, v in env.items() if v}, **ion}
-            if s.token_url:
-                self._ion["token_url"] = s.token_url
-            elif ion.get("pu") and ion.get("ot"):
-                self._ion["token_url"] = ion["pu"].rstrip("/") + "/" + ion["ot"].lstrip("/")
-            if not self._ion.get("ci") or not self._ion.get("cs") or not self._ion.get("token_url"):
-                raise ConfigError("infor: client id/secret and token URL are required (.ionapi ci, cs, pu+ot)")
-        return self._ion
-
-    def _base(self) -> str:
-        if self.settings.base_url:
-            return self.base_url()
-        ion = self._ionapi()
-        if not ion.get("iu") or not ion.get("ti"):
-            raise ConfigError("infor: set INVOICING_INFOR_BASE_URL or .ionapi iu and ti")
-        return f"{ion['iu'].rstrip('/')}/{ion['ti']}/CSI"
-
-    def _auth(self) -> httpx.Auth:
-        if self._auth_obj is None:
-            ion = self._ionapi()
-            if ion.get("saak") and ion.get("sask"):
-                self._auth_obj = OAuth2Password(ion["token_url"], ion["ci"], ion["cs"], ion["saak"], ion["sask"], client=self.client)
-            else:
-                self._auth_obj = OAuth2ClientCredentials(ion["token_url"], ion["ci"], ion["cs"], client=self.client)
-        return self._auth_obj
-
     def _secrets(self) -> list[str | None]:
-        ion = self._ionapi()
-        return [ion.get("cs"), ion.get("sask"), ion.get("saak")]
+        return [*super()._secrets(), self.settings.username]  # the service account key (saak) too
 
     async def _ido(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
         headers = {"X-Infor-MongooseConfig": self.settings.mongoose_config, "Accept": "application/json"}
-        r = await self.client.request(method, f"{self._base()}/IDORequestService/ido/{path}", headers=headers,
-                                      auth=self._auth(), **kwargs)
+        r = await self.client.request(method, f"{self.base_url()}/IDORequestService/ido/{path}", headers=headers,
+                                      auth=self.auth, **kwargs)
         raise_for_status(r, what=f"infor {what}", message=_infor_message, secrets=self._secrets())
         doc: dict[str, Any] = r.json()
         if not doc.get("Success", False):

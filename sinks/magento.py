@@ -25,12 +25,12 @@ from typing import Any, Mapping
 
 from pydantic import Field
 
-from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.exact import json_body
-from invoicing.mapping import order_ids, reject_document_charges
-from invoicing.money import ZERO, amount_places, round_amount
-from invoicing.settings import PlatformSettings
-from sinks.auth import StaticBearer
+from domain.errors import InvoiceRejected
+from domain.exact import json_body
+from sinks.mapping import order_ids, reject_document_charges
+from domain.money import ZERO, amount_places, round_amount
+from domain.settings import PlatformSettings
+from sinks.credentials import AnyOf, Bearer, Need
 from sinks.base import InvoiceRef, Sink, original_of, raise_for_status
 
 __all__ = ["MagentoSink", "MagentoSettings", "booked_by_magento"]
@@ -93,21 +93,17 @@ class MagentoSink(Sink):
     settings_class = MagentoSettings
     settings: MagentoSettings
     rate_limit_per_minute = None  # Magento has no default REST rate limit
+    auth_spec = AnyOf(Bearer("access_token", "an admin or integration token"), Bearer("api_key"))
+    requires = (Need("base_url"),)
 
     def _v1(self) -> str:
         return f"{self.base_url()}/rest/{self.settings.store_code}/V1"
 
-    def _token(self) -> str:
-        tok = self.settings.access_token or self.settings.api_key
-        if not tok:
-            raise ConfigError("magento: INVOICING_MAGENTO_ACCESS_TOKEN (admin token) is not set")
-        return tok.get_secret_value()
-
     async def _call(self, method: str, path: str, what: str, body: Any = None, params: Any = None) -> Any:
-        r = await self.client.request(method, f"{self._v1()}{path}", params=params, auth=StaticBearer(self._token()),
+        r = await self.client.request(method, f"{self._v1()}{path}", params=params, auth=self.auth,
                                       content=json_body(body, compact=True) if body is not None else None,
                                       headers={"Content-Type": "application/json", "Accept": "application/json"})
-        raise_for_status(r, what=f"magento {what}", message=_magento_message, secrets=[self._token()])
+        raise_for_status(r, what=f"magento {what}", message=_magento_message, secrets=self._secrets())
         return r.json()
 
     @staticmethod

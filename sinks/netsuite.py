@@ -12,7 +12,7 @@ All answer 204 with ``Location: …/{record}/{internalId}``.
 Tax (SuiteTax): each line names its tax code for its (category, rate), from ``ID_MAP``
 (``"tax:S:19"``, ``"tax:K:0"``, …; no wildcard, no default: a (category, rate) without its code is a
 gap the worker refuses to start on), and ``taxDetailsOverride`` carries our tax per line
-(`invoicing.exact.line_taxes`), so the record's tax and total are ours to the cent.
+(`domain.exact.line_taxes`), so the record's tax and total are ours to the cent.
 
 NetSuite's OpenAPI document is generated per account (``metadata-catalog``); no public copy exists.
 Requests are checked in the tests against the documented record fields (NetSuite's SuiteTalk record
@@ -28,10 +28,10 @@ from typing import Any, Collection, Mapping
 
 import httpx
 
-from invoicing.errors import InvoiceRejected, RetriableSinkError
-from invoicing.exact import json_body, line_taxes
-from invoicing.mapping import MappedSettings, map_id, order_ids, rate_key, reject_document_charges
-from sinks.auth import client_credentials_auth
+from domain.errors import InvoiceRejected, RetriableSinkError
+from domain.exact import json_body, line_taxes
+from sinks.mapping import MappedSettings, map_id, order_ids, rate_key, reject_document_charges
+from sinks.credentials import ClientCredentials, Need, under_base_url
 from sinks.base import InvoiceRef, Sink, TaxKey, raise_for_status
 
 __all__ = ["NetSuiteSink", "NetSuiteSettings", "external_id_for", "to_netsuite", "to_netsuite_credit_memo"]
@@ -160,12 +160,9 @@ class NetSuiteSink(Sink):
     settings: NetSuiteSettings
     rate_limit_per_minute = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        s = self.settings
-        token_url = s.token_url or f"{self.base_url()}/services/rest/auth/oauth2/v1/token"
-        self.auth = client_credentials_auth("netsuite", s, self.client, token_url=token_url, scope="rest_webservices",
-                                            basic_client_auth=True)
+    auth_spec = ClientCredentials(token_url=under_base_url("/services/rest/auth/oauth2/v1/token"), token_url_from="base_url",
+                                  scope=lambda s: "rest_webservices", basic_client_auth=True)
+    requires = (Need("base_url", "the account's REST domain"),)
 
     def _eid(self, key: str) -> str:
         return external_id_for(key, getattr(self.settings, "external_id_prefix", "inv-"))

@@ -23,11 +23,11 @@ from typing import Any, Collection, Mapping
 
 from pydantic import Field
 
-from invoicing.errors import InvoiceRejected
-from invoicing.exact import decimal_text, json_body
-from invoicing.mapping import invoice_lines, order_ids, rate_key
-from invoicing.settings import PlatformSettings
-from sinks.auth import StaticBearer
+from domain.errors import InvoiceRejected
+from domain.exact import decimal_text, json_body
+from sinks.mapping import invoice_lines, order_ids, rate_key
+from domain.settings import PlatformSettings
+from sinks.credentials import Bearer, Need
 from sinks.base import InvoiceRef, Sink, TaxKey, raise_for_status
 
 __all__ = ["OdooSink", "OdooSettings"]
@@ -72,17 +72,12 @@ class OdooSink(Sink):
     settings_class = OdooSettings
     settings: OdooSettings
     rate_limit_per_minute = None  # Odoo publishes no API rate limit
+    auth_spec = Bearer("api_key", "a user's API key", scheme="bearer")
+    requires = (Need("base_url"),)
 
     def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:
         return [f'INVOICING_ODOO_TAX_MAP has no entry "{rate_key(c, r)}" (the account.tax id of that sale tax)'
                 for c, r in sorted(taxes) if rate_key(c, r) not in self.settings.tax_map]
-
-    def _auth(self) -> StaticBearer:
-        key = self.settings.api_key.get_secret_value() if self.settings.api_key else ""
-        return StaticBearer(key, scheme="bearer")
-
-    def _secrets(self) -> list[str | None]:
-        return [self.settings.api_key.get_secret_value() if self.settings.api_key else None]
 
     async def _call(self, model: str, method: str, **params: Any) -> Any:
         headers = {"Content-Type": "application/json; charset=utf-8"}
@@ -90,7 +85,7 @@ class OdooSink(Sink):
         if db:
             headers["X-Odoo-Database"] = db
         r = await self.client.post(f"{self.base_url()}/json/2/{model}/{method}", content=json_body(params, compact=True),
-                                   headers=headers, auth=self._auth())
+                                   headers=headers, auth=self.auth)
         raise_for_status(r, what=f"odoo {model}.{method}", message=_odoo_message, secrets=self._secrets())
         return json.loads(r.content, parse_float=Decimal)
 

@@ -21,14 +21,13 @@ from decimal import Decimal
 from typing import Any, Collection, Mapping
 from xml.sax.saxutils import escape
 
-import httpx
 from pydantic import Field
 
-from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.exact import decimal_text, json_body, line_taxes
-from invoicing.mapping import invoice_lines, rate_key
-from invoicing.settings import PlatformSettings
-from sinks.auth import OAuth2ClientCredentials
+from domain.errors import InvoiceRejected
+from domain.exact import decimal_text, json_body, line_taxes
+from sinks.mapping import invoice_lines, rate_key
+from domain.settings import PlatformSettings
+from sinks.credentials import AnyOf, Basic, ClientCredentials, Need
 from sinks.base import InvoiceRef, Sink, TaxKey, original_of, raise_for_status
 
 __all__ = ["OracleFusionSink", "OracleFusionSettings"]
@@ -84,31 +83,15 @@ class OracleFusionSink(Sink):
     settings_class = OracleFusionSettings
     settings: OracleFusionSettings
     rate_limit_per_minute = None  # Oracle publishes no per-tenant REST rate [U]
-
-    _auth_obj: httpx.Auth | None = None
+    auth_spec = AnyOf(ClientCredentials(scope=lambda s: s.scope, basic_client_auth=True), Basic())
+    requires = (Need("base_url"),)
 
     def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:
         return [f'INVOICING_ORACLE_FUSION_TAX_RATES has no entry "{rate_key(c, r)}" ("<TaxRegimeCode>/<TaxRateCode>")'
                 for c, r in sorted(taxes) if "/" not in self.settings.tax_rates.get(rate_key(c, r), "")]
 
-    def _auth(self) -> httpx.Auth:
-        if self._auth_obj is None:
-            s = self.settings
-            if s.client_id and s.client_secret and s.token_url:
-                self._auth_obj = OAuth2ClientCredentials(s.token_url, s.client_id, s.client_secret.get_secret_value(),
-                                                         scope=s.scope, client=self.client, basic_client_auth=True)
-            elif s.username and s.password:
-                self._auth_obj = httpx.BasicAuth(s.username, s.password.get_secret_value())
-            else:
-                raise ConfigError("oracle-fusion: set USERNAME/PASSWORD or CLIENT_ID/CLIENT_SECRET/TOKEN_URL")
-        return self._auth_obj
-
-    def _secrets(self) -> list[str | None]:
-        s = self.settings
-        return [x.get_secret_value() if x else None for x in (s.password, s.client_secret)]
-
     async def _get(self, path: str, what: str, **params: str) -> list[dict[str, Any]]:
-        r = await self.client.get(f"{self.base_url()}{_API}/{path}", auth=self._auth(), params={**params, "onlyData": "true"},
+        r = await self.client.get(f"{self.base_url()}{_API}/{path}", auth=self.auth, params={**params, "onlyData": "true"},
                                   headers={"REST-Framework-Version": "4", "Accept": "application/json"})
         raise_for_status(r, what=f"oracle-fusion {what}", message=_oracle_message, secrets=self._secrets())
         return list(r.json().get("items", []))
@@ -166,7 +149,7 @@ class OracleFusionSink(Sink):
         return out
 
     async def _post(self, resource: str, body: dict[str, Any]) -> dict[str, Any]:
-        r = await self.client.post(f"{self.base_url()}{_API}/{resource}", content=json_body(body, compact=True), auth=self._auth(),
+        r = await self.client.post(f"{self.base_url()}{_API}/{resource}", content=json_body(body, compact=True), auth=self.auth,
                                    headers={"Content-Type": _ITEM, "REST-Framework-Version": "4", "Accept": "application/json"})
         raise_for_status(r, what=f"oracle-fusion create {resource}", message=_oracle_message, secrets=self._secrets())
         doc: dict[str, Any] = r.json()
@@ -212,7 +195,7 @@ class OracleFusionSink(Sink):
                     f'<typ:applyOnAccountCreditMemo>{fields}</typ:applyOnAccountCreditMemo></typ:applyOnAccountCreditMemo>'
                     '</soapenv:Body></soapenv:Envelope>')
         r = await self.client.post(f"{self.base_url()}/fscmService/CreditMemoService", content=envelope.encode(),
-                                   auth=self._auth(), headers={"Content-Type": "text/xml; charset=utf-8",
+                                   auth=self.auth, headers={"Content-Type": "text/xml; charset=utf-8",
                                                                "SOAPAction": "applyOnAccountCreditMemo"})
         raise_for_status(r, what="oracle-fusion applyOnAccountCreditMemo", message=_soap_fault, secrets=self._secrets())
 

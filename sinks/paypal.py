@@ -33,12 +33,12 @@ from typing import Any, Mapping
 
 import httpx
 
-from invoicing.errors import InvoiceRejected
-from invoicing.exact import money_str
-from invoicing.mapping import check_mappable
-from invoicing.money import ZERO, round_amount
-from invoicing.settings import PlatformSettings
-from sinks.auth import client_credentials_auth
+from domain.errors import InvoiceRejected
+from domain.exact import money_str
+from sinks.mapping import check_mappable
+from domain.money import ZERO, round_amount
+from domain.settings import PlatformSettings
+from sinks.credentials import ClientCredentials, under_base_url
 from sinks.base import InvoiceRef, Sink, raise_for_status
 
 __all__ = ["PayPalSink", "PayPalSettings", "to_paypal"]
@@ -141,11 +141,8 @@ class PayPalSink(Sink):
     settings: PayPalSettings
     rate_limit_per_minute = 300.0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        s = self.settings
-        self.auth = client_credentials_auth("paypal", s, self.client, token_url=s.token_url or f"{self.base_url()}/v1/oauth2/token",
-                                            basic_client_auth=True)
+    auth_spec = ClientCredentials(token_url=under_base_url("/v1/oauth2/token"), token_url_from="base_url",
+                                  basic_client_auth=True)
 
     async def _call(self, method: str, path: str, what: str, body: Any = None) -> httpx.Response:
         r = await self.client.request(method, f"{self.base_url()}{path}", json=body, auth=self.auth,

@@ -25,11 +25,11 @@ from typing import Any, Collection, Mapping
 import httpx
 from pydantic import Field
 
-from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.exact import dumps_exact
-from invoicing.mapping import rate_key, reject_document_charges
-from invoicing.settings import PlatformSettings
-from sinks.auth import refresh_token_auth
+from domain.errors import InvoiceRejected
+from domain.exact import dumps_exact
+from sinks.mapping import rate_key, reject_document_charges
+from domain.settings import PlatformSettings
+from sinks.credentials import Need, RefreshToken
 from sinks.base import InvoiceRef, Sink, TaxKey, raise_for_status
 
 __all__ = ["QuickBooksSink", "QuickBooksSettings", "to_quickbooks", "request_id", "entity_for"]
@@ -159,12 +159,8 @@ class QuickBooksSink(Sink):
     settings: QuickBooksSettings
     rate_limit_per_minute = 500.0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        s = self.settings
-        self.auth = refresh_token_auth("quickbooks", s, self.client, basic_client_auth=True)
-        if not s.tenant:
-            raise ConfigError("quickbooks: INVOICING_QUICKBOOKS_TENANT (the realm id) is required")
+    auth_spec = RefreshToken(basic_client_auth=True)
+    requires = (Need("tenant", "the realm id"),)
 
     def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:
         s, gaps = self.settings, []

@@ -14,8 +14,8 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from invoicing.errors import RetriableSinkError
-from invoicing.metrics import CIRCUIT_STATE, RATE_LIMIT_WAITS
+from domain.errors import RetriableSinkError
+from domain.metrics import CIRCUIT_STATE, RATE_LIMIT_WAITS
 
 __all__ = ["RateLimiter", "CircuitBreaker", "CircuitOpen", "TargetGuard", "guard_for"]
 

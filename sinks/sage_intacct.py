@@ -14,14 +14,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Collection, Mapping
 
-import httpx
 from pydantic import Field
 
-from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.settings import PlatformSettings
-from invoicing.exact import decimal_text, json_body, line_taxes
-from invoicing.mapping import Line, invoice_lines, rate_key
-from sinks.auth import OAuth2ClientCredentials, OAuth2RefreshToken
+from domain.errors import InvoiceRejected
+from domain.settings import PlatformSettings
+from domain.exact import decimal_text, json_body, line_taxes
+from sinks.mapping import Line, invoice_lines, rate_key
+from sinks.credentials import AnyOf, ClientCredentials, Need, RefreshToken, under_base_url
 from sinks.base import InvoiceRef, Sink, TaxKey, raise_for_status
 
 __all__ = ["SageIntacctSink", "SageIntacctSettings"]
@@ -34,20 +33,6 @@ class SageIntacctSettings(PlatformSettings):
                                         'category>:<rate>", e.g. {"S:19": "DE Standard Sales 19", "K:0": "DE EU Goods 0"}.')
     tax_solution: str | None = Field(None, description="Tax solution id for VAT companies (e.g. 'Germany - VAT').")
     create_customers: bool = Field(True, description="Create the customer (id = our customer id) when it is missing.")
-
-
-class _ClientCredentials(OAuth2ClientCredentials):
-    """Intacct's client-credentials grant also names the Web Services user."""
-
-    def __init__(self, *args: Any, username: str | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.username = username
-
-    def _grant(self) -> dict[str, str]:
-        grant = super()._grant()
-        if self.username:
-            grant["username"] = self.username
-        return grant
 
 
 def _intacct_message(body: Any) -> str | None:
@@ -88,36 +73,21 @@ class SageIntacctSink(Sink):
     settings_class = SageIntacctSettings
     settings: SageIntacctSettings
     rate_limit_per_minute = None  # tiers bound monthly volume and concurrency, not calls per minute
-
-    _auth_obj: httpx.Auth | None = None
+    #: a refresh token when one is configured, else client credentials (which also name the Web Services user)
+    auth_spec = AnyOf(RefreshToken(token_url=under_base_url("/oauth2/token"), token_url_from="base_url"),
+                      ClientCredentials(token_url=under_base_url("/oauth2/token"), token_url_from="base_url",
+                                        form=(("username", "username"),)))
+    requires = (Need("base_url"),)
 
     def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:
         return [f'INVOICING_SAGE_INTACCT_TAX_DETAILS has no entry "{rate_key(c, r)}" (the Order Entry tax detail id)'
                 for c, r in sorted(taxes) if rate_key(c, r) not in self.settings.tax_details]
 
-    def _auth(self) -> httpx.Auth:
-        if self._auth_obj is None:
-            s = self.settings
-            if not (s.client_id and s.client_secret):
-                raise ConfigError("sage-intacct: INVOICING_SAGE_INTACCT_CLIENT_ID and _CLIENT_SECRET are required")
-            token_url = s.token_url or f"{self.base_url()}/oauth2/token"
-            secret = s.client_secret.get_secret_value()
-            if s.refresh_token:
-                self._auth_obj = OAuth2RefreshToken(token_url, s.client_id, secret, s.refresh_token.get_secret_value(),
-                                                    client=self.client)
-            else:
-                self._auth_obj = _ClientCredentials(token_url, s.client_id, secret, client=self.client, username=s.username)
-        return self._auth_obj
-
-    def _secrets(self) -> list[str | None]:
-        s = self.settings
-        return [x.get_secret_value() if x else None for x in (s.client_secret, s.refresh_token, s.password)]
-
     async def _request(self, method: str, path: str, what: str, body: Any = None) -> Any:
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
         if self.settings.entity:
             headers["X-IA-API-Param-Entity"] = self.settings.entity
-        r = await self.client.request(method, f"{self.base_url()}{path}", headers=headers, auth=self._auth(),
+        r = await self.client.request(method, f"{self.base_url()}{path}", headers=headers, auth=self.auth,
                                       content=json_body(body) if body is not None else None)
         raise_for_status(r, what=f"sage-intacct {what}", message=_intacct_message, secrets=self._secrets())
         return r.json()

@@ -21,10 +21,10 @@ from typing import Any, Collection, Mapping
 import httpx
 from pydantic import Field
 
-from invoicing.errors import InvoiceRejected, RetriableSinkError
-from invoicing.exact import decimal_text, json_body, line_taxes
-from invoicing.mapping import MappedSettings, invoice_lines, map_id, order_ids, rate_key
-from sinks.auth import client_credentials_auth
+from domain.errors import InvoiceRejected, RetriableSinkError
+from domain.exact import decimal_text, json_body, line_taxes
+from sinks.mapping import MappedSettings, invoice_lines, map_id, order_ids, rate_key
+from sinks.credentials import ClientCredentials, Need, under_base_url
 from sinks.base import InvoiceRef, Sink, TaxKey, original_of, raise_for_status
 
 __all__ = ["SalesforceSink", "SalesforceSettings"]
@@ -93,11 +93,8 @@ class SalesforceSink(Sink):
     settings: SalesforceSettings
     rate_limit_per_minute = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        s = self.settings
-        self.auth = client_credentials_auth("salesforce", s, self.client,
-                                            token_url=s.token_url or f"{self.base_url()}/services/oauth2/token")
+    auth_spec = ClientCredentials(token_url=under_base_url("/services/oauth2/token"), token_url_from="base_url")
+    requires = (Need("base_url", "the My Domain URL"),)
 
     def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:
         return [f'INVOICING_SALESFORCE_TAX_TREATMENTS has no entry "{rate_key(c, r)}" (the TaxTreatment id)'

@@ -11,10 +11,11 @@ from typing import Any, Collection, Mapping
 import httpx
 from pydantic import Field
 
-from invoicing.errors import ConfigError, InvoiceRejected, RetriableSinkError
-from invoicing.exact import decimal_text, json_body
-from invoicing.mapping import MappedSettings, invoice_lines, map_id, order_ids, rate_key
-from sinks.auth import OAuth2ClientCredentials
+from domain.errors import InvoiceRejected, RetriableSinkError
+from domain.exact import decimal_text, json_body
+from domain.settings import Settings
+from sinks.mapping import MappedSettings, invoice_lines, map_id, order_ids, rate_key
+from sinks.credentials import AnyOf, Basic, ClientCredentials, Need
 from sinks.base import InvoiceRef, Sink, TaxKey, raise_for_status
 
 __all__ = ["SapSink", "SapSettings"]
@@ -89,16 +90,11 @@ class SapSink(Sink):
     settings: SapSettings
     rate_limit_per_minute = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        s = self.settings
-        self.auth: httpx.Auth
-        if s.client_id and s.client_secret and s.token_url:
-            self.auth = OAuth2ClientCredentials(s.token_url, s.client_id, s.client_secret.get_secret_value(), client=self.client)
-        elif s.username and s.password:
-            self.auth = httpx.BasicAuth(s.username, s.password.get_secret_value())
-        else:
-            raise ConfigError("sap: set INVOICING_SAP_USERNAME and _PASSWORD, or _CLIENT_ID, _CLIENT_SECRET and _TOKEN_URL")
+    auth_spec = AnyOf(ClientCredentials(), Basic())
+    requires = (Need("base_url"),)
+
+    def __init__(self, settings: SapSettings, client: httpx.AsyncClient, pipeline: Settings) -> None:
+        super().__init__(settings, client, pipeline)
         self._csrf: str | None = None
 
     def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:

@@ -31,12 +31,12 @@ from typing import Any, Mapping
 
 import httpx
 
-from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.exact import decimal_text, line_taxes, to_minor
-from invoicing.mapping import check_mappable, reject_document_charges
-from invoicing.money import ZERO, amount_places, round_amount
-from invoicing.settings import PlatformSettings
-from sinks.auth import StaticBearer
+from domain.errors import InvoiceRejected
+from domain.exact import decimal_text, line_taxes, to_minor
+from sinks.mapping import check_mappable, reject_document_charges
+from domain.money import ZERO, amount_places, round_amount
+from domain.settings import PlatformSettings, Settings
+from sinks.credentials import Bearer
 from sinks.base import InvoiceRef, Sink, TaxKey, original_of, raise_for_status
 
 __all__ = ["StripeSink", "StripeSettings", "invoice_params", "line_params", "exact_groups", "tax_key"]
@@ -141,11 +141,10 @@ class StripeSink(Sink):
     settings: StripeSettings
     rate_limit_per_minute = 1500.0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not self.settings.api_key:
-            raise ConfigError("stripe: INVOICING_STRIPE_API_KEY (the secret key) is required")
-        self.auth = StaticBearer(self.settings.api_key.get_secret_value())
+    auth_spec = Bearer("api_key", "the secret key")
+
+    def __init__(self, settings: StripeSettings, client: httpx.AsyncClient, pipeline: Settings) -> None:
+        super().__init__(settings, client, pipeline)
         self._rates: dict[str, str] = {}
         self._listed = False
 

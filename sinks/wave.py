@@ -25,15 +25,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Collection, Mapping
 
-import httpx
 from pydantic import Field
 
-from invoicing.errors import AuthError, ConfigError, InvoiceRejected, RetriableSinkError
-from invoicing.exact import money_str, qty_str
-from invoicing.mapping import check_mappable, rate_key
-from invoicing.money import ZERO, round_amount
-from invoicing.settings import PlatformSettings
-from sinks.auth import refresh_token_auth
+from domain.errors import AuthError, InvoiceRejected, RetriableSinkError
+from domain.exact import money_str, qty_str
+from sinks.mapping import check_mappable, rate_key
+from domain.money import ZERO, round_amount
+from domain.settings import PlatformSettings
+from sinks.credentials import Need, RefreshToken
 from sinks.base import InvoiceRef, Sink, TaxKey, raise_for_status
 
 __all__ = ["WaveSink", "WaveSettings", "wave_input", "per_item_tax_gaps"]
@@ -125,12 +124,8 @@ class WaveSink(Sink):
     settings: WaveSettings
     rate_limit_per_minute = 60.0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        s = self.settings
-        self.auth = refresh_token_auth("wave", s, self.client)
-        if not (s.tenant and s.product_id):
-            raise ConfigError("wave: INVOICING_WAVE_TENANT (businessId) and INVOICING_WAVE_PRODUCT_ID are required")
+    auth_spec = RefreshToken()
+    requires = (Need("tenant", "the businessId"), Need("product_id", "the Wave product on every line"))
 
     def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:
         return [f'INVOICING_WAVE_SALES_TAXES has no entry "{rate_key(cat, rate)}"' for cat, rate in sorted(taxes)

@@ -7,7 +7,7 @@ there is no default type: a (category, rate) without an entry is a gap the worke
 on (`XeroSink.tax_mapping_gaps`). Xero computes tax per line from the type's rate and rounds each
 line, which can differ from our tax rounded per (category, rate) group by a cent; so every line
 also sends ``TaxAmount`` (which Xero lets a caller set) as its share of the group's tax
-(`invoicing.exact.line_taxes`): the lines add up to our tax and total exactly.
+(`domain.exact.line_taxes`): the lines add up to our tax and total exactly.
 
 Requests are checked in the tests against xero-python's models (the official SDK generated from
 XeroAPI/Xero-OpenAPI ``xero_accounting.yaml``): tests/sinks/test_xero_spec.py.
@@ -21,11 +21,11 @@ from typing import Any, Collection, Mapping
 import httpx
 from pydantic import Field
 
-from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.exact import dumps_exact, line_taxes
-from invoicing.mapping import rate_key, reject_document_charges
-from invoicing.settings import PlatformSettings
-from sinks.auth import refresh_token_auth
+from domain.errors import InvoiceRejected
+from domain.exact import dumps_exact, line_taxes
+from sinks.mapping import rate_key, reject_document_charges
+from domain.settings import PlatformSettings
+from sinks.credentials import Need, RefreshToken
 from sinks.base import InvoiceRef, Sink, TaxKey, raise_for_status
 
 __all__ = ["XeroSink", "XeroSettings", "to_xero", "to_xero_credit_note"]
@@ -139,13 +139,8 @@ class XeroSink(Sink):
     settings_class = XeroSettings
     settings: XeroSettings
     rate_limit_per_minute = 60.0
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        s = self.settings
-        self.auth = refresh_token_auth("xero", s, self.client)
-        if not s.tenant:
-            raise ConfigError("xero: INVOICING_XERO_TENANT (the xero-tenant-id) is required")
+    auth_spec = RefreshToken()
+    requires = (Need("tenant", "the xero-tenant-id"),)
 
     def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:
         return [f'{_TAX_TYPES} has no entry "{rate_key(c, r)}" (the Xero TaxType of that sales tax)'

@@ -18,10 +18,10 @@ from typing import Any, Collection, Mapping
 
 import httpx
 
-from invoicing.errors import ConfigError, InvoiceRejected
-from invoicing.exact import json_body
-from invoicing.mapping import MappedSettings, map_id, rate_key, reject_document_charges
-from sinks.auth import OAuth2RefreshToken
+from domain.errors import InvoiceRejected
+from domain.exact import json_body
+from sinks.mapping import MappedSettings, map_id, rate_key, reject_document_charges
+from sinks.credentials import Need, RefreshToken
 from sinks.base import InvoiceRef, Sink, TaxKey, raise_for_status
 
 __all__ = ["ZohoBooksSink", "ZohoBooksSettings", "to_zoho", "to_zoho_credit_note"]
@@ -138,17 +138,14 @@ class ZohoBooksSink(Sink):
     settings: ZohoBooksSettings
     rate_limit_per_minute = 100
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        s = self.settings
-        dc = getattr(s, "dc", "com")
-        if not (s.client_id and s.client_secret and s.refresh_token and s.tenant):
-            raise ConfigError("zoho-books: INVOICING_ZOHO_BOOKS_CLIENT_ID, _CLIENT_SECRET, _REFRESH_TOKEN and "
-                              "_TENANT (organization_id) are required")
-        self.base = (s.base_url or f"https://www.zohoapis.{dc}").rstrip("/") + "/books/v3"
-        self.auth = OAuth2RefreshToken(s.token_url or f"https://accounts.zoho.{dc}/oauth/v2/token", s.client_id,
-                                       s.client_secret.get_secret_value(), s.refresh_token.get_secret_value(),
-                                       client=self.client, scheme="Zoho-oauthtoken")
+    auth_spec = RefreshToken(token_url=lambda s: s.token_url or f"https://accounts.zoho.{s.dc}/oauth/v2/token",
+                             scheme="Zoho-oauthtoken")
+    requires = (Need("tenant", "the organization_id"),)
+
+    @property
+    def base(self) -> str:
+        """``https://www.zohoapis.<dc>/books/v3`` (or under INVOICING_ZOHO_BOOKS_BASE_URL)."""
+        return (self.settings.base_url or f"https://www.zohoapis.{self.settings.dc}").rstrip("/") + "/books/v3"
 
     def tax_mapping_gaps(self, taxes: Collection[TaxKey]) -> list[str]:
         return [f'INVOICING_ZOHO_BOOKS_ID_MAP has no entry "tax:{rate_key(c, r)}" (the Zoho tax_id of that tax)'

@@ -29,12 +29,14 @@ from typing import Any, ClassVar, Mapping
 
 import httpx
 
-from invoicing.country_names import country_code
-from invoicing.fetch import fetch_json, platform_auth
-from invoicing.errors import FetchError, IgnoredEvent, PayloadError
-from invoicing.reasons import plain_reason
-from invoicing.webhook_auth import presented_tokens, require_token
-from sources.base import EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_json, parse_time, party
+from sources.support.country_names import country_code
+from sources.support.fetch import fetch_json, platform_auth
+from domain.errors import FetchError, IgnoredEvent, PayloadError
+from domain.reasons import plain_reason
+from sources.support.webhook_auth import presented_tokens, require_token
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_json, parse_time
 
 __all__ = ["Dynamics365", "STATE_TRIGGERS", "ORDER_QUERY"]
 
@@ -80,7 +82,6 @@ def _buyer(so: Mapping[str, Any], acct: Mapping[str, Any]) -> dict[str, Any]:
 class Dynamics365(Source):
     platform = "dynamics365"
     thin = True
-    signs_body = False
     keep_headers: ClassVar[tuple[str, ...]] = ("x-request-id", "x-ms-dynamics-organization", "x-ms-dynamics-entity-name",
                                                 "x-ms-dynamics-request-name", "x-ms-correlation-request-id")
 
@@ -121,7 +122,7 @@ class Dynamics365(Source):
             raise IgnoredEvent(f"salesorder statecode {state} does not trigger invoicing")
         return EventInfo(event_type=f"salesorder.{ctx['MessageName']}", event_id=event_id)
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         ctx, order_id, state = self._context(raw["body"])
         if ctx.get("PrimaryEntityName") != "salesorder" or state not in STATE_TRIGGERS:
             return []
@@ -130,7 +131,7 @@ class Dynamics365(Source):
                           attributes={"organization": str(ctx.get("OrganizationName") or ctx.get("OrganizationId") or ""),
                                       "correlation_id": str(ctx.get("CorrelationId") or "")})]
 
-    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[OrderEvent]:
         base = self.base_url()
         tenant = self.settings.tenant or "common"
         auth = platform_auth(self.settings, grant="client_credentials", scope=f"{base}/.default", base_url=base,
@@ -146,7 +147,7 @@ class Dynamics365(Source):
         except (KeyError, TypeError) as exc:
             raise FetchError(plain_reason(exc, what="the dynamics365 sales order"), retriable=False) from None
 
-    def _order(self, event: ThinEvent, so: dict[str, Any]) -> dict[str, Any]:
+    def _order(self, event: ThinEvent, so: dict[str, Any]) -> OrderEvent:
         acct = so.get("customerid_account") or {}
         lines = [order_line(d.get("productdescription") or d.get(f"_productid_value{_NAME}") or "", d["quantity"],
                             d["priceperunit"], discount=d.get("manualdiscountamount") or 0)

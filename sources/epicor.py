@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping
 
-from invoicing.errors import IgnoredEvent, PayloadError
-from invoicing.reasons import plain_reason
-from sources.base import (TIMESTAMPED_HEADERS, EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_time,
-                          party, schema_document, verify_timestamped_request)
+from domain.errors import IgnoredEvent, PayloadError
+from domain.reasons import plain_reason
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_time, schema_document
+from sources.support.signing import TIMESTAMPED_HEADERS, verify_timestamped_request
 
 __all__ = ["Epicor", "SCHEMA", "trigger_of"]
 
@@ -46,7 +48,6 @@ def trigger_of(doc: Mapping[str, Any]) -> str | None:
 
 class Epicor(Source):
     platform = "epicor"
-    signed_timestamp = True
     keep_headers: ClassVar[tuple[str, ...]] = TIMESTAMPED_HEADERS
 
     def verify(self, request: InboundRequest) -> None:
@@ -64,7 +65,7 @@ class Epicor(Source):
         return EventInfo(event_type="OrderHed.closed" if trigger == "SHIPMENT_CONFIRMED" else "OrderHed.voided",
                          event_id=str(doc["eventId"]))
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         doc = self._doc(raw["body"])
         trigger = trigger_of(doc)
         if trigger is None:

@@ -25,15 +25,15 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from invoicing.country_names import country_code
-from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.reasons import plain_reason
-from invoicing.fetch import fetch_json, platform_auth
-from invoicing.money import q4, to_decimal
-from sources.base import (
-    EventInfo, InboundRequest, Reply, Source, ThinEvent, constant_time_equal, hmac_digest, order_event, order_line,
-    parse_time, party,
-)
+from sources.support.country_names import country_code
+from domain.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
+from domain.reasons import plain_reason
+from sources.support.fetch import fetch_json, platform_auth
+from domain.money import q4, to_decimal
+from sources.base import EventInfo, InboundRequest, Reply, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_time
+from sources.support.signing import constant_time_equal, hmac_digest
 
 __all__ = ["FreshBooks", "form_fields", "signing_message", "TRIGGERS"]
 
@@ -95,7 +95,7 @@ class FreshBooks(Source):
             raise IgnoredEvent(f"event {fields['name']!r} does not trigger invoicing")
         return EventInfo(event_type=fields["name"], event_id=f"{fields['account_id']}:{fields['name']}:{fields['object_id']}")
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         fields = _fields(raw["body"])
         trigger = TRIGGERS.get(fields["name"])
         if trigger is None:
@@ -105,7 +105,7 @@ class FreshBooks(Source):
                           attributes={"account_id": fields["account_id"], "business_id": fields.get("business_id", ""),
                                       "received_at": raw["received_at"].isoformat()})]
 
-    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[OrderEvent]:
         account = event.attributes["account_id"]
         try:
             auth = platform_auth(self.settings, grant="refresh_token", token_url=TOKEN_URL)
@@ -125,7 +125,7 @@ class FreshBooks(Source):
             raise FetchError(plain_reason(exc, what=f"FreshBooks' answer for payment {event.resource_id}"), retriable=False) from None
 
     def _order(self, raw: Mapping[str, Any], event: ThinEvent, account: str, pay: dict[str, Any],
-               inv: dict[str, Any]) -> dict[str, Any]:
+               inv: dict[str, Any]) -> OrderEvent:
         pct = to_decimal(inv.get("discount_value") or "0", "discount_value")
         lines = []
         for item in inv["lines"]:

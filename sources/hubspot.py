@@ -30,15 +30,15 @@ from typing import Any, ClassVar, Mapping
 import httpx
 from pydantic import Field
 
-from invoicing.country_names import country_code
-from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.reasons import plain_reason
-from invoicing.settings import PlatformSettings
-from invoicing.fetch import fetch_json
-from sources.base import (
-    EventInfo, InboundRequest, Source, ThinEvent, constant_time_equal, hmac_digest, ms_to_datetime, order_event,
-    order_line, parse_json, party,
-)
+from sources.support.country_names import country_code
+from domain.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
+from domain.reasons import plain_reason
+from domain.settings import PlatformSettings
+from sources.support.fetch import fetch_json
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import ms_to_datetime, parse_json
+from sources.support.signing import constant_time_equal, hmac_digest
 
 __all__ = ["HubSpot", "HubSpotSettings", "v3_signature", "DEAL_PROPERTIES", "LINE_ITEM_PROPERTIES", "COMPANY_PROPERTIES"]
 
@@ -72,7 +72,6 @@ def _event_key(ev: Mapping[str, Any]) -> str:
 class HubSpot(Source):
     platform = "hubspot"
     thin = True
-    signed_timestamp = True
     settings_class = HubSpotSettings
     settings: HubSpotSettings
     keep_headers: ClassVar[tuple[str, ...]] = ("x-hubspot-signature-v3", "x-hubspot-request-timestamp")
@@ -105,11 +104,11 @@ class HubSpot(Source):
         event_id = keys[0] if len(keys) == 1 else "batch-" + hashlib.sha256("|".join(keys).encode()).hexdigest()[:24]
         return EventInfo(event_type="deal.propertyChange", event_id=event_id)
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         doc = parse_json(raw["body"])
         if not isinstance(doc, list):
             raise PayloadError("body is not a HubSpot webhook batch")
-        out: list[dict[str, Any] | ThinEvent] = []
+        out: list[OrderEvent | ThinEvent] = []
         for ev in doc:
             if not _is_trigger(ev, self._stages()):
                 continue
@@ -122,7 +121,7 @@ class HubSpot(Source):
                 raise PayloadError(plain_reason(exc, what="the HubSpot event")) from None
         return out
 
-    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[OrderEvent]:
         token = self.settings.access_token
         if token is None:
             raise FetchError("hubspot: INVOICING_HUBSPOT_ACCESS_TOKEN not configured", retriable=False)
@@ -147,7 +146,7 @@ class HubSpot(Source):
         except (KeyError, TypeError) as exc:
             raise FetchError(plain_reason(exc, what=f"the hubspot deal {event.resource_id}"), retriable=False) from None
 
-    def _order(self, event: ThinEvent, deal: dict[str, Any], items: list[dict[str, Any]], company: dict[str, Any]) -> dict[str, Any]:
+    def _order(self, event: ThinEvent, deal: dict[str, Any], items: list[dict[str, Any]], company: dict[str, Any]) -> OrderEvent:
         props = deal["properties"]
         lines = []
         for item in sorted(items, key=lambda i: int(i["id"])):

@@ -20,11 +20,13 @@ from decimal import Decimal
 from typing import Any, ClassVar, Mapping
 from xml.etree.ElementTree import Element
 
-from invoicing.errors import IgnoredEvent, PayloadError
-from invoicing.money import to_decimal
-from invoicing.webhook_auth import presented_tokens, require_token
-from invoicing.xmlsafe import attr, child, children, local, parse_xml, text
-from sources.base import EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_time, party
+from domain.errors import IgnoredEvent, PayloadError
+from domain.money import to_decimal
+from sources.support.webhook_auth import presented_tokens, require_token
+from sources.support.xmlsafe import attr, child, children, local, parse_xml, text
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_time
 
 __all__ = ["Infor", "BILLING_STATUSES"]
 
@@ -34,7 +36,6 @@ _ACTIONS = ("Add", "Replace")
 
 class Infor(Source):
     platform = "infor"
-    signs_body = False
 
     def verify(self, request: InboundRequest) -> None:
         require_token(self.secret(), presented_tokens(request.headers, {}, bearer=True), self.platform)
@@ -61,7 +62,7 @@ class Infor(Source):
             raise IgnoredEvent(f"{action} with status {text(so, 'SalesOrderHeader/Status/Code')!r} does not trigger invoicing")
         return EventInfo(event_type=f"SyncSalesOrder.{action}", event_id=bod_id)
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         root, bod_id, action, so = self._bod(raw["body"])
         trigger = self._trigger(action, so)
         if trigger is None:

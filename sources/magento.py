@@ -32,14 +32,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import Field
 
-from invoicing.errors import IgnoredEvent, PayloadError, SignatureError
-from invoicing.money import to_decimal
-from invoicing.remote_keys import RemoteKeys
-from invoicing.settings import PlatformSettings
-from sources.base import (
-    EventInfo, InboundRequest, Reply, Source, ThinEvent, constant_time_equal, one_typed_event, order_event, order_line,
-    parse_json, parse_time, party,
-)
+from domain.errors import IgnoredEvent, PayloadError, SignatureError
+from domain.money import to_decimal
+from sources.support.remote_keys import RemoteKeys
+from domain.settings import PlatformSettings
+from sources.base import EventInfo, InboundRequest, Reply, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import one_typed_event, parse_json, parse_time
+from sources.support.signing import constant_time_equal
 
 __all__ = ["Magento", "MagentoSettings", "EVENT_TRIGGERS"]
 
@@ -121,11 +121,11 @@ class Magento(Source):
             raise IgnoredEvent(f"Adobe I/O event {event_type!r} does not trigger invoicing")
         return EventInfo(event_type=event_type, event_id=str(doc.get("event_id") or doc["id"]))
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         return one_typed_event(raw, EVENT_TRIGGERS, self._order, not_an_event="body is not an Adobe I/O event",
                                lacking="Magento invoice")
 
-    def _order(self, raw: Mapping[str, Any], doc: dict[str, Any], trigger: str) -> dict[str, Any]:
+    def _order(self, raw: Mapping[str, Any], doc: dict[str, Any], trigger: str) -> OrderEvent:
         inv = doc["data"]["value"]
         order = inv.get("order") or {}
         lines = []

@@ -5,7 +5,7 @@
   Signing Secret, ``INVOICING_MONDAY_SECRET``). Verified with PyJWT: signature, ``exp`` (required;
   a short-lived token, so a replayed capture is refused once it expires), ``iat`` and ``aud`` =
   our webhook URL (``INVOICING_MONDAY_AUDIENCE``, else the URL the gateway saw). The JWT does not
-  cover the body (``signs_body = False``): a body can only be trusted for the token's lifetime.
+  cover the body (listed as such in the source contract test): a body can only be trusted for the token's lifetime.
   Plain integration-center webhooks carry no JWT and are refused.
 * Trigger: the status column (``INVOICING_MONDAY_STATUS_COLUMN`` if set, else any status column)
   changed to a label in ``INVOICING_MONDAY_STATUS_LABELS`` (default "Done,Closed Won") →
@@ -30,12 +30,14 @@ import httpx
 import jwt
 from pydantic import Field
 
-from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.reasons import plain_reason
-from invoicing.country_names import country_code
-from invoicing.settings import PlatformSettings
-from invoicing.fetch import fetch_json
-from sources.base import EventInfo, InboundRequest, Reply, Source, ThinEvent, order_event, order_line, parse_json, parse_time, party
+from domain.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
+from domain.reasons import plain_reason
+from sources.support.country_names import country_code
+from domain.settings import PlatformSettings
+from sources.support.fetch import fetch_json
+from sources.base import EventInfo, InboundRequest, Reply, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_json, parse_time
 
 __all__ = ["Monday", "MondaySettings", "ITEMS_QUERY"]
 
@@ -80,8 +82,6 @@ def _country(cols: Mapping[str, Mapping[str, Any]]) -> str:
 class Monday(Source):
     platform = "monday"
     thin = True
-    signs_body = False
-    signed_timestamp = True
     settings_class = MondaySettings
     settings: MondaySettings
 
@@ -133,7 +133,7 @@ class Monday(Source):
             raise IgnoredEvent(f"monday change to {self._label(event)!r} does not trigger invoicing")
         return EventInfo(event_type=str(event.get("type") or "update_column_value"), event_id=str(event["triggerUuid"]))
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         doc = parse_json(raw["body"])
         event = doc.get("event") if isinstance(doc, dict) else None
         if not isinstance(event, dict):
@@ -149,7 +149,7 @@ class Monday(Source):
         except KeyError as exc:
             raise PayloadError(plain_reason(exc, what="the monday event")) from None
 
-    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[OrderEvent]:
         token = self.settings.access_token
         if token is None:
             raise FetchError("monday: INVOICING_MONDAY_ACCESS_TOKEN not configured", retriable=False)
@@ -167,7 +167,7 @@ class Monday(Source):
         except (KeyError, TypeError, PayloadError) as exc:
             raise FetchError(plain_reason(exc, what=f"the monday item {event.resource_id}"), retriable=False) from None
 
-    def _order(self, event: ThinEvent, item: dict[str, Any]) -> dict[str, Any]:
+    def _order(self, event: ThinEvent, item: dict[str, Any]) -> OrderEvent:
         cols = _columns(item["column_values"])
         lines = []
         for sub in item.get("subitems") or [item]:

@@ -52,10 +52,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping
 
-from invoicing.errors import IgnoredEvent, PayloadError
-from invoicing.reasons import plain_reason
-from sources.base import (TIMESTAMPED_HEADERS, EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_time,
-                          party, schema_document, verify_timestamped_request)
+from domain.errors import IgnoredEvent, PayloadError
+from domain.reasons import plain_reason
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_time, schema_document
+from sources.support.signing import TIMESTAMPED_HEADERS, verify_timestamped_request
 
 __all__ = ["NetSuite", "STATUS_TRIGGERS", "SCHEMA"]
 
@@ -66,7 +68,6 @@ STATUS_TRIGGERS = {"pendingBilling": "SHIPMENT_CONFIRMED", "pendingBillingPartFu
 
 class NetSuite(Source):
     platform = "netsuite"
-    signed_timestamp = True
     keep_headers: ClassVar[tuple[str, ...]] = TIMESTAMPED_HEADERS
 
     def verify(self, request: InboundRequest) -> None:
@@ -83,7 +84,7 @@ class NetSuite(Source):
             raise IgnoredEvent(f"sales order status {status!r} does not trigger invoicing")
         return EventInfo(event_type=f"salesorder.{status}", event_id=str(doc["eventId"]))
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         doc = self._doc(raw["body"])
         so = doc["salesOrder"]
         trigger = STATUS_TRIGGERS.get(so.get("status"))

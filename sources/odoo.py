@@ -33,16 +33,18 @@ from typing import Any, ClassVar, Mapping
 import httpx
 from pydantic import Field
 
-from invoicing.fetch import fetch_json
-from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError
-from invoicing.reasons import plain_reason
-from invoicing.exact import dumps_exact
-from invoicing.money import to_decimal
-from invoicing.poller import PollBatch, PollCursor, PollOptions, poll_keyset, raw_event_from_poll
-from invoicing.webhook_auth import presented_tokens, require_token
-from sinks.auth import StaticBearer
-from sources.base import (EventInfo, InboundRequest, Source, ThinEvent, body_digest, order_event, order_line, parse_json,
-                          parse_time, party)
+from sources.support.fetch import fetch_json
+from domain.errors import ConfigError, FetchError, IgnoredEvent, PayloadError
+from domain.reasons import plain_reason
+from domain.exact import dumps_exact
+from domain.money import to_decimal
+from sources.polling import PollingSource, PollBatch, PollCursor, PollOptions, poll_keyset, raw_event_from_poll
+from sources.support.webhook_auth import presented_tokens, require_token
+from infra.oauth import StaticBearer
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_json, parse_time
+from sources.support.signing import body_digest
 
 __all__ = ["Odoo", "OdooSourceSettings", "trigger_of", "ORDER_FIELDS", "LINE_FIELDS", "PARTNER_FIELDS", "POLL_FIELDS",
            "POLL_DOMAIN"]
@@ -75,11 +77,9 @@ def _name(value: Any) -> str:
     return str(value[1]) if isinstance(value, list) and len(value) == 2 else ""
 
 
-class Odoo(Source):
+class Odoo(Source, PollingSource):
     platform = "odoo"
     thin = True
-    signs_body = False
-    transport = "both"
     settings_class = OdooSourceSettings
 
     def verify(self, request: InboundRequest) -> None:
@@ -100,7 +100,7 @@ class Odoo(Source):
         stamp = str(doc.get("write_date") or body_digest(request.body)).replace(" ", "T")
         return EventInfo(event_type=f"sale.order.{doc.get('state')}", event_id=f"sale.order/{doc['_id']}/{stamp}")
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         doc = self._doc(raw["body"])
         trigger = trigger_of(doc)
         if trigger is None:
@@ -163,7 +163,7 @@ class Odoo(Source):
         return await poll_keyset(cursor, page_of, options=options, platform=self.platform, record_of=record_of,
                                  item_at=lambda r: parse_time(r["write_date"]), item_id=row_id)
 
-    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[OrderEvent]:
         orders = await self._read(client, "sale.order", [int(event.resource_id)], ORDER_FIELDS)
         if not orders:
             raise FetchError(f"odoo: sale.order {event.resource_id} not found", retriable=False)
@@ -176,7 +176,7 @@ class Odoo(Source):
         except (KeyError, TypeError, IndexError) as exc:
             raise FetchError(plain_reason(exc, what="the odoo sale.order"), retriable=False) from None
 
-    def _order(self, event: ThinEvent, so: dict[str, Any], partner: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def _order(self, event: ThinEvent, so: dict[str, Any], partner: dict[str, Any], rows: list[dict[str, Any]]) -> OrderEvent:
         lines = []
         for row in rows:
             if row.get("display_type") or not row.get("product_uom_qty"):

@@ -30,12 +30,14 @@ from typing import Any, ClassVar, Mapping
 
 import httpx
 
-from invoicing.country_names import country_code
-from invoicing.fetch import fetch_json, platform_auth
-from invoicing.errors import FetchError, IgnoredEvent, PayloadError
-from invoicing.reasons import plain_reason
-from invoicing.webhook_auth import presented_tokens, require_token
-from sources.base import EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, schema_document, parse_time, party
+from sources.support.country_names import country_code
+from sources.support.fetch import fetch_json, platform_auth
+from domain.errors import FetchError, IgnoredEvent, PayloadError
+from domain.reasons import plain_reason
+from sources.support.webhook_auth import presented_tokens, require_token
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_time, schema_document
 
 __all__ = ["OracleFusion", "STATUS_TRIGGERS", "SCHEMA", "RESOURCE", "EXPAND", "bill_to_customer"]
 
@@ -75,7 +77,6 @@ def bill_to_customer(so: Mapping[str, Any]) -> dict[str, Any]:
 class OracleFusion(Source):
     platform = "oracle-fusion"
     thin = True
-    signs_body = False
 
     def verify(self, request: InboundRequest) -> None:
         require_token(self.secret(), presented_tokens(request.headers, {}), self.platform)
@@ -94,7 +95,7 @@ class OracleFusion(Source):
         return EventInfo(event_type=f"{doc.get('eventName') or 'OrderStatusUpdated'}.{doc['statusCode']}",
                          event_id=str(doc["eventId"]))
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         doc = self._doc(raw["body"])
         trigger = STATUS_TRIGGERS.get(str(doc.get("statusCode")))
         if trigger is None:
@@ -105,7 +106,7 @@ class OracleFusion(Source):
                           attributes={"status": str(doc["statusCode"]),
                                       "source_transaction": str(doc.get("sourceTransactionNumber") or "")})]
 
-    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[OrderEvent]:
         base = self.base_url()
         auth = platform_auth(self.settings, grant="client_credentials", base_url=base, client=client, prefer_basic=True)
         so = await fetch_json(client, self.platform, "GET", f"{base}{RESOURCE}/{event.resource_id}", auth=auth,
@@ -117,7 +118,7 @@ class OracleFusion(Source):
         except (KeyError, TypeError) as exc:
             raise FetchError(plain_reason(exc, what="the oracle-fusion order"), retriable=False) from None
 
-    def _order(self, event: ThinEvent, so: dict[str, Any]) -> dict[str, Any]:
+    def _order(self, event: ThinEvent, so: dict[str, Any]) -> OrderEvent:
         lines = [order_line(li.get("ProductDescription") or li.get("ProductNumber") or "", li["OrderedQuantity"],
                             li["UnitSellingPrice"], sku=li.get("ProductNumber"))
                  for li in _children(so, "lines") if li.get("OrderedQuantity") and li.get("StatusCode") != "CANCELED"]

@@ -43,13 +43,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import Field
 
-from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.reasons import plain_reason
-from invoicing.money import ZERO, to_decimal
-from invoicing.settings import PlatformSettings
-from invoicing.fetch import fetch_json
-from invoicing.remote_keys import RemoteKeys
-from sources.base import EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_json, parse_time, party
+from domain.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
+from domain.reasons import plain_reason
+from domain.money import ZERO, to_decimal
+from domain.settings import PlatformSettings
+from sources.support.fetch import fetch_json
+from sources.support.remote_keys import RemoteKeys
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_json, parse_time
 
 __all__ = ["PayPal", "PayPalSettings", "EVENT_TRIGGERS", "signed_message"]
 
@@ -73,7 +75,6 @@ def signed_message(transmission_id: str, transmission_time: str, webhook_id: str
 class PayPal(Source):
     platform = "paypal"
     thin = True
-    signed_timestamp = True
     settings_class = PayPalSettings
     settings: PayPalSettings
     keep_headers: ClassVar[tuple[str, ...]] = (
@@ -134,7 +135,7 @@ class PayPal(Source):
             raise IgnoredEvent(f"PayPal event {event_type!r} does not trigger invoicing")
         return EventInfo(event_type=event_type, event_id=str(doc["id"]))
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         doc = parse_json(raw["body"])
         if not isinstance(doc, dict) or not isinstance(doc.get("resource"), dict):
             raise PayloadError("body is not a PayPal webhook event")
@@ -173,7 +174,7 @@ class PayPal(Source):
         self._token = (time.monotonic() + max(60, int(doc.get("expires_in") or 0)) - 60, token)
         return token
 
-    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[OrderEvent]:
         token = await self._access_token(client)
         path = (f"/v1/payments/payment/{event.resource_id}" if event.resource == "payment"
                 else f"/v2/checkout/orders/{event.resource_id}")
@@ -191,7 +192,7 @@ class PayPal(Source):
         ref = event.attributes.get("custom", "")
         return ref if _ORDER_KEY.match(ref) else f"paypal:{fallback}"
 
-    def _from_order(self, event: ThinEvent, doc: dict[str, Any]) -> dict[str, Any]:
+    def _from_order(self, event: ThinEvent, doc: dict[str, Any]) -> OrderEvent:
         unit = doc["purchase_units"][0]
         currency = unit["amount"]["currency_code"]
         lines = []
@@ -221,7 +222,7 @@ class PayPal(Source):
             attributes={"capture_id": event.attributes.get("payment_id", ""), "paypal_order_status": str(doc.get("status") or "")},
         )
 
-    def _from_payment(self, event: ThinEvent, doc: dict[str, Any]) -> dict[str, Any]:
+    def _from_payment(self, event: ThinEvent, doc: dict[str, Any]) -> OrderEvent:
         tx = doc["transactions"][0]
         currency = tx["amount"]["currency"]
         lines = []

@@ -21,15 +21,15 @@ from typing import Any, ClassVar, Mapping
 
 import httpx
 
-from invoicing.country_names import country_code
-from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.reasons import plain_reason
-from invoicing.fetch import fetch_json, platform_auth
-from invoicing.money import ZERO, to_decimal
-from sources.base import (
-    EventInfo, InboundRequest, Source, ThinEvent, constant_time_equal, hmac_digest, order_event, order_line,
-    parse_json, parse_time, party,
-)
+from sources.support.country_names import country_code
+from domain.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
+from domain.reasons import plain_reason
+from sources.support.fetch import fetch_json, platform_auth
+from domain.money import ZERO, to_decimal
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_json, parse_time
+from sources.support.signing import constant_time_equal, hmac_digest
 
 __all__ = ["QuickBooks", "TRIGGERS_BY_CHANGE", "changes"]
 
@@ -99,13 +99,13 @@ class QuickBooks(Source):
         event_id = ids[0] if len(ids) == 1 else "batch:" + hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
         return EventInfo(event_type="+".join(sorted({c["type"] for c in wanted})), event_id=event_id)
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         return [ThinEvent(event_id=c["event_id"], event_type=c["type"], trigger=TRIGGERS_BY_CHANGE[(c["entity"], c["op"])],
                           resource=c["entity"], resource_id=c["id"], occurred_at=parse_time(c["time"], raw["received_at"]),
                           attributes={"realm_id": c["realm"], "received_at": raw["received_at"].isoformat()})
                 for c in changes(raw["body"]) if (c["entity"], c["op"]) in TRIGGERS_BY_CHANGE]
 
-    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[OrderEvent]:
         realm = event.attributes["realm_id"]
         raw = {"platform": self.platform, "event_type": event.event_type,
                "received_at": datetime.fromisoformat(event.attributes["received_at"])}
@@ -142,7 +142,7 @@ class QuickBooks(Source):
         return doc
 
     def _order(self, raw: Mapping[str, Any], event: ThinEvent, realm: str, entity: str, doc: dict[str, Any],
-               trigger: str, *, event_id: str) -> dict[str, Any]:
+               trigger: str, *, event_id: str) -> OrderEvent:
         tax = doc.get("TxnTaxDetail") or {}
         tax_lines = [t.get("TaxLineDetail") or {} for t in tax.get("TaxLine") or []]
         rate = tax_lines[0].get("TaxPercent") if len(tax_lines) == 1 and tax_lines[0].get("PercentBased") else None

@@ -15,7 +15,7 @@
   ``INVOICING_SAGE_INTACCT_SECRET`` by default, or RS256 with ``JWT_PUBLIC_KEY`` (PEM) when configured
   (which Sage uses is [U]); ``exp`` required, ``iss`` = ``JWT_ISSUER`` and ``aud`` = ``JWT_AUDIENCE``
   when set. ``X-Trusted-Context`` (base64 JSON) must be present and, when ``CLIENT_ID`` is set, name
-  that client. The JWT does not cover the body: a token-only platform (``signs_body = False``).
+  that client. The JWT does not cover the body: a token-only platform (listed as such in the source contract test).
 * Dedupe: the per-request idempotency key (``Idempotency-Key``, or ``X-Idempotency-Key``; the header
   name is [U]), identical across Sage's retries, bound to a digest of the body (the JWT does not cover
   it, so a captured key with a swapped body is another event); ``sage-intacct:so:<docId>:converted``
@@ -31,10 +31,13 @@ from typing import Any, ClassVar, Mapping
 import jwt
 from pydantic import Field, SecretStr
 
-from invoicing.errors import IgnoredEvent, PayloadError, SignatureError
-from invoicing.reasons import plain_reason
-from invoicing.settings import PlatformSettings
-from sources.base import EventInfo, InboundRequest, Source, ThinEvent, body_digest, constant_time_equal, order_event, order_line, schema_document, parse_time, party
+from domain.errors import IgnoredEvent, PayloadError, SignatureError
+from domain.reasons import plain_reason
+from domain.settings import PlatformSettings
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_time, schema_document
+from sources.support.signing import body_digest, constant_time_equal
 
 __all__ = ["SageIntacct", "SageIntacctSettings", "SCHEMA", "STATE_TRIGGERS"]
 
@@ -52,8 +55,6 @@ class SageIntacctSettings(PlatformSettings):
 class SageIntacct(Source):
     platform = "sage-intacct"
     settings_class = SageIntacctSettings
-    signs_body = False
-    signed_timestamp = True
     keep_headers: ClassVar[tuple[str, ...]] = _KEY_HEADERS
     settings: SageIntacctSettings
 
@@ -96,7 +97,7 @@ class SageIntacct(Source):
         return EventInfo(event_type=f"SODOCUMENT.{doc.get('action') or 'set'}.{doc['state']}",
                          event_id=f"{key}:{body_digest(request.body)[:16]}")
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         doc = self._doc(raw["body"])
         trigger = STATE_TRIGGERS.get(str(doc.get("state")))
         if trigger is None:

@@ -34,15 +34,17 @@ from xml.etree.ElementTree import Element
 import httpx
 from pydantic import Field
 
-from invoicing.fetch import fetch_json, platform_auth
-from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.reasons import plain_reason
-from invoicing.money import to_decimal
-from invoicing.settings import PlatformSettings
-from invoicing.webhook_auth import presented_tokens, require_token
-from invoicing.xmlsafe import attr, children, descendants, parse_xml, text
-from sources.base import (EventInfo, InboundRequest, Reply, Source, ThinEvent, constant_time_equal, order_event, order_line,
-                          parse_time, party)
+from sources.support.fetch import fetch_json, platform_auth
+from domain.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
+from domain.reasons import plain_reason
+from domain.money import to_decimal
+from domain.settings import PlatformSettings
+from sources.support.webhook_auth import presented_tokens, require_token
+from sources.support.xmlsafe import attr, children, descendants, parse_xml, text
+from sources.base import EventInfo, InboundRequest, Reply, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_time
+from sources.support.signing import constant_time_equal
 
 __all__ = ["Salesforce", "SalesforceSettings", "ACK", "opportunity_soql"]
 
@@ -80,7 +82,6 @@ class Salesforce(Source):
     platform = "salesforce"
     settings_class = SalesforceSettings
     thin = True
-    signs_body = False
     keep_headers: ClassVar[tuple[str, ...]] = ("soapaction",)
     settings: SalesforceSettings
 
@@ -126,10 +127,10 @@ class Salesforce(Source):
     def acknowledge(self, request: InboundRequest, info: EventInfo) -> Reply:
         return Reply(200, ACK, content_type="text/xml; charset=utf-8")
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         notes, items = self._notifications(raw["body"])
         org = text(notes, "OrganizationId")
-        out: list[dict[str, Any] | ThinEvent] = []
+        out: list[OrderEvent | ThinEvent] = []
         for note in items:
             if not self._won(note):
                 continue
@@ -140,7 +141,7 @@ class Salesforce(Source):
                 attributes={"organization_id": org, "action_id": text(notes, "ActionId")}))
         return out
 
-    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[OrderEvent]:
         if not _SF_ID.match(event.resource_id):
             raise FetchError(f"salesforce: bad Opportunity id {event.resource_id!r}", retriable=False)
         base = self.base_url()
@@ -157,7 +158,7 @@ class Salesforce(Source):
         except (KeyError, TypeError, AttributeError) as exc:
             raise FetchError(plain_reason(exc, what="the salesforce Opportunity"), retriable=False) from None
 
-    def _order(self, event: ThinEvent, opp: dict[str, Any]) -> dict[str, Any]:
+    def _order(self, event: ThinEvent, opp: dict[str, Any]) -> OrderEvent:
         acct = opp.get("Account") or {}
         street = [s.strip() for s in str(acct.get("BillingStreet") or "").splitlines() if s.strip()]
         lines = []

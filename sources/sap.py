@@ -42,14 +42,16 @@ from typing import Any, ClassVar, Mapping
 import httpx
 from pydantic import Field
 
-from invoicing.fetch import fetch_json, platform_auth
-from invoicing.cloudevents import CE_HEADERS, CloudEvent, read_cloudevent
-from invoicing.errors import FetchError, IgnoredEvent, PayloadError
-from invoicing.reasons import plain_reason
-from invoicing.money import q4, to_decimal
-from invoicing.settings import PlatformSettings
-from invoicing.webhook_auth import presented_tokens, require_token
-from sources.base import EventInfo, InboundRequest, Source, ThinEvent, order_event, order_line, parse_time, party
+from sources.support.fetch import fetch_json, platform_auth
+from sources.support.cloudevents import CE_HEADERS, CloudEvent, read_cloudevent
+from domain.errors import FetchError, IgnoredEvent, PayloadError
+from domain.reasons import plain_reason
+from domain.money import q4, to_decimal
+from domain.settings import PlatformSettings
+from sources.support.webhook_auth import presented_tokens, require_token
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_time
 
 __all__ = ["Sap", "SapSettings", "EVENT_TYPES", "ORDER_EXPAND", "BP_EXPAND", "order_path", "business_partner_path",
            "buyer_partner", "street_line"]
@@ -156,7 +158,6 @@ class Sap(Source):
     platform = "sap"
     settings_class = SapSettings
     thin = True
-    signs_body = False
     keep_headers: ClassVar[tuple[str, ...]] = CE_HEADERS
 
     def verify(self, request: InboundRequest) -> None:
@@ -177,7 +178,7 @@ class Sap(Source):
             raise IgnoredEvent(f"event type {event.type} does not trigger invoicing")
         return EventInfo(event_type=event.type, event_id=event.id)
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         event = self._event(raw["headers"], raw["body"])
         if event.type not in EVENT_TYPES:
             return []
@@ -186,7 +187,7 @@ class Sap(Source):
                           resource_id=str(data["SalesOrder"]), occurred_at=parse_time(event.time, raw["received_at"]),
                           attributes={"source": event.source, "sales_organization": str(data.get("SalesOrganization") or "")})]
 
-    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[OrderEvent]:
         base = self.base_url()
         auth = platform_auth(self.settings, grant="client_credentials", base_url=base, client=client, prefer_basic=True)
         doc = await fetch_json(client, self.platform, "GET", base + order_path(event.resource_id), auth=auth,
@@ -246,7 +247,7 @@ class Sap(Source):
         bp = doc.get("d") if isinstance(doc, dict) else None
         return bp if isinstance(bp, dict) else {}
 
-    def _order(self, event: ThinEvent, so: dict[str, Any], trigger: str, customer: dict[str, Any]) -> dict[str, Any]:
+    def _order(self, event: ThinEvent, so: dict[str, Any], trigger: str, customer: dict[str, Any]) -> OrderEvent:
         lines = []
         for item in (so.get("to_Item") or {}).get("results") or []:
             qty, net = to_decimal(item["RequestedQuantity"], "quantity"), to_decimal(item["NetAmount"], "NetAmount")

@@ -15,22 +15,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping
 
-from invoicing.errors import IgnoredEvent, PayloadError, SignatureError
-from invoicing.reasons import plain_reason
-from invoicing.money import ZERO, to_decimal
-from sources.base import (
-    EventInfo,
-    InboundRequest,
-    Source,
-    ThinEvent,
-    constant_time_equal,
-    hmac_digest,
-    order_event,
-    order_line,
-    parse_json,
-    parse_time,
-    party,
-)
+from domain.errors import IgnoredEvent, PayloadError, SignatureError
+from domain.reasons import plain_reason
+from domain.money import ZERO, to_decimal
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_json, parse_time
+from sources.support.signing import constant_time_equal, hmac_digest
 
 __all__ = ["Shopify", "TOPIC_TRIGGERS"]
 
@@ -67,7 +58,7 @@ class Shopify(Source):
             raise IgnoredEvent(f"topic {topic!r} does not trigger invoicing")
         return EventInfo(event_type=topic, event_id=event_id)
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         headers = raw["headers"]
         topic = headers.get("x-shopify-topic") or raw["event_type"]
         trigger = TOPIC_TRIGGERS.get(topic)
@@ -81,7 +72,7 @@ class Shopify(Source):
         except (KeyError, TypeError) as exc:
             raise PayloadError(plain_reason(exc, what="the Shopify order")) from None
 
-    def _order(self, raw: Mapping[str, Any], doc: dict[str, Any], trigger: str, topic: str) -> dict[str, Any]:
+    def _order(self, raw: Mapping[str, Any], doc: dict[str, Any], trigger: str, topic: str) -> OrderEvent:
         bill = doc.get("billing_address") or {}
         cust = doc.get("customer") or {}
         name = (bill.get("company") or " ".join(x for x in (bill.get("first_name"), bill.get("last_name")) if x)

@@ -11,7 +11,7 @@
   and ignored: they describe the same payment without invoice lines, and billing on two of
   them would double the trigger.
 * Payload: full (the Invoice with its ``lines``); amounts are integers in the currency's minor
-  unit (`invoicing.money.from_minor`), ``pricing.unit_amount_decimal`` is a decimal string of
+  unit (`domain.money.from_minor`), ``pricing.unit_amount_decimal`` is a decimal string of
   minor units. Tax rate per line = tax amount / taxable amount.
 * Order key: ``invoice.metadata.order_ref`` when the seller's checkout put the order's key
   there (e.g. ``shopify:5800000000003``, so a Shopify fulfilment and this payment are one order);
@@ -23,22 +23,12 @@ import time
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar, Mapping
 
-from invoicing.errors import IgnoredEvent, PayloadError, SignatureError
-from invoicing.money import ZERO, from_minor, minor_units, to_decimal
-from sources.base import (
-    EventInfo,
-    InboundRequest,
-    Source,
-    ThinEvent,
-    constant_time_equal,
-    hmac_digest,
-    one_typed_event,
-    order_event,
-    order_line,
-    parse_json,
-    parse_time,
-    party,
-)
+from domain.errors import IgnoredEvent, PayloadError, SignatureError
+from domain.money import ZERO, from_minor, minor_units, to_decimal
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import one_typed_event, parse_json, parse_time
+from sources.support.signing import constant_time_equal, hmac_digest
 
 __all__ = ["Stripe", "EVENT_TRIGGERS", "parse_signature_header"]
 
@@ -66,7 +56,6 @@ def parse_signature_header(header: str) -> tuple[int, list[str]]:
 
 class Stripe(Source):
     platform = "stripe"
-    signed_timestamp = True
     keep_headers: ClassVar[tuple[str, ...]] = ("stripe-signature",)
 
     def verify(self, request: InboundRequest) -> None:
@@ -95,11 +84,11 @@ class Stripe(Source):
             raise PayloadError("Stripe event carries no invoice")
         return EventInfo(event_type=event_type, event_id=str(doc["id"]))
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         return one_typed_event(raw, EVENT_TRIGGERS, self._order, not_an_event="body is not a Stripe Event",
                                lacking="Stripe invoice")
 
-    def _order(self, raw: Mapping[str, Any], event: dict[str, Any], trigger: str) -> dict[str, Any]:
+    def _order(self, raw: Mapping[str, Any], event: dict[str, Any], trigger: str) -> OrderEvent:
         inv = event["data"]["object"]
         currency = str(inv["currency"]).upper()
         scale = Decimal(1).scaleb(-minor_units(currency))

@@ -28,15 +28,15 @@ from typing import Any, ClassVar, Mapping
 import httpx
 from pydantic import Field
 
-from invoicing.country_names import country_code
-from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.reasons import plain_reason
-from invoicing.settings import PlatformSettings
-from invoicing.fetch import fetch_json
-from sources.base import (
-    EventInfo, InboundRequest, Reply, Source, ThinEvent, constant_time_equal, hmac_digest, order_event, order_line,
-    parse_json, parse_time, party,
-)
+from sources.support.country_names import country_code
+from domain.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
+from domain.reasons import plain_reason
+from domain.settings import PlatformSettings
+from sources.support.fetch import fetch_json
+from sources.base import EventInfo, InboundRequest, Reply, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_json, parse_time
+from sources.support.signing import constant_time_equal, hmac_digest
 
 __all__ = ["Trello", "TrelloSettings", "CARD_FIELDS"]
 
@@ -88,7 +88,7 @@ class Trello(Source):
             raise IgnoredEvent(f"Trello action {action.get('type')!r} is not a move to {self.settings.list_name!r}")
         return EventInfo(event_type="updateCard:listAfter", event_id=str(action["id"]))
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         doc = parse_json(raw["body"])
         action = doc.get("action") if isinstance(doc, dict) else None
         if not isinstance(action, dict):
@@ -114,7 +114,7 @@ class Trello(Source):
         return {"Authorization": f'OAuth oauth_consumer_key="{key.get_secret_value()}", oauth_token="{token.get_secret_value()}"',
                 "Accept": "application/json"}
 
-    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[OrderEvent]:
         headers, base = self._auth(), self.base_url()
         card = await fetch_json(client, self.platform, "GET", f"{base}/1/cards/{event.resource_id}", headers=headers,
                                 params={"fields": CARD_FIELDS, "customFieldItems": "true"})
@@ -145,7 +145,7 @@ class Trello(Source):
             out[str(d["name"]).strip().casefold()] = value
         return out
 
-    def _order(self, event: ThinEvent, card: dict[str, Any], defs: list[dict[str, Any]]) -> dict[str, Any]:
+    def _order(self, event: ThinEvent, card: dict[str, Any], defs: list[dict[str, Any]]) -> OrderEvent:
         f = self._fields(card, defs)
         if not f.get("unit price") or not f.get("currency"):
             raise PayloadError("card has no Unit price or Currency custom field")

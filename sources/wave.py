@@ -1,4 +1,4 @@
-"""Wave: no webhooks, so a poller (`invoicing.poller`) reads invoices changed since its cursor.
+"""Wave: no webhooks, so a poller (`sources.ingress.poller`) reads invoices changed since its cursor.
 
 * Poll: ``POST https://gql.waveapps.com/graphql/public`` with
   ``business(id){invoices(modifiedAtAfter, page, pageSize, sort: [MODIFIED_AT_ASC]){...}}``
@@ -24,16 +24,16 @@ from typing import Any, ClassVar, Mapping
 import httpx
 from pydantic import Field
 
-from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.reasons import plain_reason
-from invoicing.exact import dumps_exact
-from invoicing.fetch import fetch_json, platform_auth
-from invoicing.poller import PollBatch, PollCursor, raw_event_from_poll
-from invoicing.settings import PlatformSettings
-from sources.base import (
-    EventInfo, InboundRequest, Source, ThinEvent, constant_time_equal, hmac_digest, order_event, order_line,
-    parse_json, parse_time, party,
-)
+from domain.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
+from domain.reasons import plain_reason
+from domain.exact import dumps_exact
+from sources.support.fetch import fetch_json, platform_auth
+from sources.polling import PollingSource, PollBatch, PollCursor, raw_event_from_poll
+from domain.settings import PlatformSettings
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_json, parse_time
+from sources.support.signing import constant_time_equal, hmac_digest
 
 __all__ = ["Wave", "WaveSettings", "STATUS_TRIGGERS", "INVOICES_QUERY", "SIGNATURE_HEADER"]
 
@@ -68,9 +68,9 @@ class WaveSettings(PlatformSettings):
     overlap_seconds: float = Field(1.0, ge=0, description="Re-read window before the watermark (clock granularity).")
 
 
-class Wave(Source):
+class Wave(Source, PollingSource):
     platform = "wave"
-    transport = "poll"
+    always_polled = True
     settings_class = WaveSettings
     keep_headers: ClassVar[tuple[str, ...]] = (SIGNATURE_HEADER,)
 
@@ -91,7 +91,7 @@ class Wave(Source):
             raise IgnoredEvent(f"Wave invoice status {status!r} does not trigger anything")
         return EventInfo(event_type=f"invoice.{status}", event_id=f"{node['id']}:{node['modifiedAt']}")
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         node = _invoice(raw["body"])
         trigger = STATUS_TRIGGERS.get(str(node.get("status")))
         if trigger is None:
@@ -101,7 +101,7 @@ class Wave(Source):
         except (KeyError, TypeError) as exc:
             raise PayloadError(plain_reason(exc, what="the Wave invoice")) from None
 
-    def _order(self, raw: Mapping[str, Any], node: dict[str, Any], trigger: str) -> dict[str, Any]:
+    def _order(self, raw: Mapping[str, Any], node: dict[str, Any], trigger: str) -> OrderEvent:
         lines = []
         for item in node["items"]:
             taxes = item.get("taxes") or []

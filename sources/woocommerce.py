@@ -16,7 +16,7 @@
   does not redeliver a failed webhook, so `invoicing poll` can reconcile with
   ``GET /wp-json/wc/v3/orders?modified_after=…&dates_are_gmt=true&orderby=modified&order=asc&status=…``
   (WooCommerce 5.8+; consumer key/secret as HTTP Basic), cursor on ``date_modified_gmt``
-  (`invoicing.poller.poll_keyset`). Each order becomes the raw event an ``order.updated``
+  (`sources.ingress.poller.poll_keyset`). Each order becomes the raw event an ``order.updated``
   delivery of it would: same event id (order id + status), event type and order key, so a
   webhook and a poll of the same change dedupe to one invoice downstream.
 * Buyer: the order's ``billing`` object [C]: ``company`` (else first and last name), ``address_1``/``_2``,
@@ -33,16 +33,16 @@ from typing import Any, ClassVar, Mapping
 import httpx
 from pydantic import Field, SecretStr
 
-from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.reasons import plain_reason
-from invoicing.exact import dumps_exact
-from invoicing.fetch import fetch_json
-from invoicing.money import ZERO, to_decimal
-from invoicing.poller import PollBatch, PollCursor, PollOptions, poll_keyset, raw_event_from_poll
-from sources.base import (
-    EventInfo, InboundRequest, Reply, Source, ThinEvent, constant_time_equal, hmac_digest, order_event, order_line,
-    parse_json, parse_time, party,
-)
+from domain.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
+from domain.reasons import plain_reason
+from domain.exact import dumps_exact
+from sources.support.fetch import fetch_json
+from domain.money import ZERO, to_decimal
+from sources.polling import PollingSource, PollBatch, PollCursor, PollOptions, poll_keyset, raw_event_from_poll
+from sources.base import EventInfo, InboundRequest, Reply, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_json, parse_time
+from sources.support.signing import constant_time_equal, hmac_digest
 
 __all__ = ["WooCommerce", "WooCommerceSettings", "STATUS_TRIGGERS", "ACTIONS"]
 
@@ -67,10 +67,9 @@ def _status_trigger(doc: Mapping[str, Any]) -> tuple[str, str] | None:
     return (status, trigger) if trigger else None
 
 
-class WooCommerce(Source):
+class WooCommerce(Source, PollingSource):
     platform = "woocommerce"
     thin = True
-    transport = "both"
     settings_class = WooCommerceSettings
     keep_headers: ClassVar[tuple[str, ...]] = (
         "x-wc-webhook-signature", "x-wc-webhook-topic", "x-wc-webhook-resource", "x-wc-webhook-event",
@@ -111,7 +110,7 @@ class WooCommerce(Source):
             raise IgnoredEvent(f"order status {doc['status']!r} does not trigger invoicing")
         return topic or "order.updated", str(doc["id"]), found[0], doc
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         try:
             topic, order_id, status, doc = self._read(raw["headers"].get("x-wc-webhook-topic", ""), raw["body"])
         except IgnoredEvent:
@@ -135,7 +134,7 @@ class WooCommerce(Source):
             raise FetchError("woocommerce: BASE_URL, CONSUMER_KEY and CONSUMER_SECRET are needed to read orders", retriable=True)
         return f"{s.base_url.rstrip('/')}/wp-json/wc/v3", (key, secret.get_secret_value())
 
-    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[OrderEvent]:
         base, auth = self._api()
         doc = await fetch_json(client, self.platform, "GET", f"{base}/orders/{event.resource_id}",
                                auth=auth, headers={"Accept": "application/json"})
@@ -183,7 +182,7 @@ class WooCommerce(Source):
         return await poll_keyset(cursor, page_of, options=options, platform=self.platform, record_of=record_of,
                                  item_at=lambda o: parse_time(o["date_modified_gmt"]), item_id=lambda o: str(o["id"]))
 
-    def _order(self, raw: Mapping[str, Any], doc: dict[str, Any], trigger: str, event_id: str, topic: str) -> dict[str, Any]:
+    def _order(self, raw: Mapping[str, Any], doc: dict[str, Any], trigger: str, event_id: str, topic: str) -> OrderEvent:
         rates = {t.get("rate_id"): t.get("rate_percent") for t in doc.get("tax_lines") or []}
         lines = []
         for item in doc["line_items"]:

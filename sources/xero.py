@@ -21,15 +21,15 @@ from typing import Any, ClassVar, Mapping
 
 import httpx
 
-from invoicing.country_names import country_code
-from invoicing.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.reasons import plain_reason
-from invoicing.fetch import fetch_json, platform_auth
-from invoicing.money import ZERO, q4, to_decimal
-from sources.base import (
-    EventInfo, InboundRequest, Reply, Source, ThinEvent, constant_time_equal, hmac_digest, order_event,
-    order_line, parse_json, parse_time, party,
-)
+from sources.support.country_names import country_code
+from domain.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError
+from domain.reasons import plain_reason
+from sources.support.fetch import fetch_json, platform_auth
+from domain.money import ZERO, q4, to_decimal
+from sources.base import EventInfo, InboundRequest, Reply, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_json, parse_time
+from sources.support.signing import constant_time_equal, hmac_digest
 
 __all__ = ["Xero", "event_key", "xero_date"]
 
@@ -86,8 +86,8 @@ class Xero(Source):
     def acknowledge(self, request: InboundRequest, info: EventInfo) -> Reply:
         return Reply(200, b"", content_type="")  # Xero: 200, empty body, no cookies
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
-        out: list[dict[str, Any] | ThinEvent] = []
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
+        out: list[OrderEvent | ThinEvent] = []
         for ev in _invoice_events(raw["body"]):
             out.append(ThinEvent(
                 event_id=event_key(ev), event_type=f"INVOICE.{ev['eventType']}", trigger="PAYMENT_RECEIVED",
@@ -97,7 +97,7 @@ class Xero(Source):
             ))
         return out
 
-    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    async def fetch(self, event: ThinEvent, client: httpx.AsyncClient) -> list[OrderEvent]:
         base = (self.settings.base_url or API).rstrip("/")
         try:
             auth = platform_auth(self.settings, grant="refresh_token", token_url=TOKEN_URL, basic_client_auth=True)
@@ -119,7 +119,7 @@ class Xero(Source):
         except (KeyError, TypeError) as exc:
             raise FetchError(plain_reason(exc, what="the xero invoice"), retriable=False) from None
 
-    def _order(self, raw: Mapping[str, Any], event: ThinEvent, inv: dict[str, Any], trigger: str) -> dict[str, Any]:
+    def _order(self, raw: Mapping[str, Any], event: ThinEvent, inv: dict[str, Any], trigger: str) -> OrderEvent:
         contact = inv.get("Contact") or {}
         addresses = contact.get("Addresses") or []
         addr = next((a for a in addresses if a.get("AddressType") == "POBOX"), addresses[0] if addresses else {})

@@ -26,14 +26,14 @@ import hashlib
 from typing import Any, ClassVar, Mapping
 from urllib.parse import parse_qsl
 
-from invoicing.country_names import country_code
-from invoicing.errors import IgnoredEvent, PayloadError, SignatureError
-from invoicing.reasons import plain_reason
-from invoicing.money import q4, to_decimal
-from sources.base import (
-    EventInfo, InboundRequest, Source, ThinEvent, constant_time_equal, hmac_digest, order_event, order_line,
-    parse_json, parse_time, party,
-)
+from sources.support.country_names import country_code
+from domain.errors import IgnoredEvent, PayloadError, SignatureError
+from domain.reasons import plain_reason
+from domain.money import q4, to_decimal
+from sources.base import EventInfo, InboundRequest, Source, ThinEvent
+from sources.canonical import OrderEvent, order_event, order_line, party
+from sources.support.payload import parse_json, parse_time
+from sources.support.signing import constant_time_equal, hmac_digest
 
 __all__ = ["ZohoBooks", "signing_string", "status_kind", "KIND_TRIGGERS"]
 
@@ -104,7 +104,7 @@ class ZohoBooks(Source):
             raise IgnoredEvent(f"sales order status {so.get('status')!r} does not trigger invoicing")
         return EventInfo(event_type=f"salesorder.{kind}", event_id=_event_id(so, kind))
 
-    def normalise(self, raw: Mapping[str, Any]) -> list[dict[str, Any] | ThinEvent]:
+    def normalise(self, raw: Mapping[str, Any]) -> list[OrderEvent | ThinEvent]:
         so = _salesorder(raw["body"], raw.get("content_type") or "")
         kind = status_kind(so)
         if kind is None:
@@ -114,7 +114,7 @@ class ZohoBooks(Source):
         except (KeyError, TypeError) as exc:
             raise PayloadError(plain_reason(exc, what="the Zoho Books sales order")) from None
 
-    def _order(self, raw: Mapping[str, Any], so: dict[str, Any], kind: str) -> dict[str, Any]:
+    def _order(self, raw: Mapping[str, Any], so: dict[str, Any], kind: str) -> OrderEvent:
         lines = []
         for item in so["line_items"]:
             qty = to_decimal(item["quantity"], "quantity")

@@ -48,12 +48,13 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from invoicing.metrics import STREAM_GAPS, STREAM_REDELIVERED
+from domain.metrics import STREAM_GAPS, STREAM_REDELIVERED
+from streams.faust_patches import committed_offset, log_start_client, set_read_offset
 
 __all__ = ["processed_events", "processed_batches", "guarded", "OffsetGuard", "Verdict", "Interrupted",
            "stop_if_rebalancing"]
 
-log = logging.getLogger("invoicing.worker")
+log = logging.getLogger("streams.worker")
 
 
 class Interrupted(Exception):
@@ -147,7 +148,7 @@ class OffsetGuard:
         key = (agent, tp)
         state = self.partitions.get(key)
         if state is None or state.generation != generation:
-            committed = self.app.consumer._committed_offset.get(tp)  # noqa: SLF001 - set by the seek on assignment
+            committed = committed_offset(self.app.consumer, tp)
             state = self.partitions[key] = _Partition(generation, committed)
         return state
 
@@ -228,7 +229,7 @@ class OffsetGuard:
         if state.reread_from == state.next and now - state.reread_at < self.reread_interval:
             # a re-read is under way and this record was queued before it: drop it. The consumer noted it as
             # read when it queued it, and would then discard the re-read records below it: undo that note.
-            self.app.consumer._read_offset[message.tp] = state.next  # noqa: SLF001 - no public API
+            set_read_offset(self.app.consumer, message.tp, state.next)
             return Verdict.HOLD
         first = state.reread_from != state.next
         if first:
@@ -299,8 +300,7 @@ class OffsetGuard:
     async def _log_start(self, tp: Any) -> int | None:
         """The first offset the log still holds."""
         try:
-            thread = self.app.consumer._thread  # noqa: SLF001 - the aiokafka consumer lives in Faust's thread
-            client = thread._ensure_consumer()  # noqa: SLF001
+            thread, client = log_start_client(self.app.consumer)
             atp = TopicPartition(tp.topic, tp.partition)
             offsets = await thread.call_thread(client.beginning_offsets, [atp])
             return int(offsets[atp])
@@ -404,4 +404,4 @@ async def guarded(p: Any, event: Any, stage: str) -> AsyncIterator[None]:
     except Exception as exc:  # noqa: BLE001 - whatever it is, the event is parked with the reason, not lost
         log.error("%s: unexpected %s on %s[%s]@%s", stage, type(exc).__name__, event.message.topic,
                   event.message.partition, event.message.offset, exc_info=True)
-        await p.dead_letter(event, stage=stage, error=exc, retriable=True)  # worded by invoicing.reasons
+        await p.dead_letter(event, stage=stage, error=exc, retriable=True)  # worded by domain.reasons

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import faust
 
-from invoicing.settings import Settings
+from domain.settings import Settings
 from streams import faust_patches
 from streams.acking import OffsetGuard
 
@@ -19,6 +19,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     """
     timeout = settings.rebalance_timeout
     faust_patches.set_fetch_max_wait_ms(settings.fetch_max_wait_ms)
+    faust_patches.check_internals()  # fails naming the attribute after an upgrade that removed one
     faust_patches.apply()
     app = faust.App(
         settings.app_id,

@@ -8,7 +8,7 @@ import faust
 from aiokafka.partitioner import murmur2
 from faust.types import TopicT
 
-from invoicing.topics import Topics
+from domain.topics import Topics
 
 __all__ = ["Channels", "declare_channels", "partition_of", "message_kind"]
 

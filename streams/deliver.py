@@ -11,62 +11,62 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from invoicing.codec import decode, encode
-from invoicing.errors import CodecError, PipelineError
-from invoicing.metrics import STAGE_LATENCY
+from domain.codec import decode, encode
+from domain.reasons import plain_reason
+from domain.errors import CodecError, PipelineError
+from domain.metrics import STAGE_LATENCY
 
 from sinks.delivery import DeliveryResult, deliver as deliver_one
+from streams.context import Context
 from streams.acking import guarded, processed_events
 
-if TYPE_CHECKING:
-    from streams.pipeline import Pipeline
-
-__all__ = ["register"]
+__all__ = ["deliver"]
 
 _DONE = (b"DELIVERED", b"ALREADY_PRESENT", b"NOT_APPLICABLE")
 
 
-async def _deliver_target(p: "Pipeline", invoice: dict[str, Any], target: str) -> tuple[str, DeliveryResult]:
+async def _deliver_target(p: Context, invoice: dict[str, Any], target: str) -> tuple[str, DeliveryResult]:
     """Targets of one invoice are delivered concurrently: a slow one does not hold up the others."""
     try:
-        return target, await deliver_one(p.sink(target), invoice, p.settings)
+        sink = p.sink(target)
+    except PipelineError as exc:  # routed to by reference data, but not configured here: parked, retriable
+        return target, DeliveryResult("PARKED", 1, detail=f"target {target} is not configured in this deployment: {exc}. "
+                                      "Set its variables and restart the worker, then replay", retriable=True)
+    try:
+        return target, await deliver_one(sink, invoice, p.settings)
     except PipelineError as exc:
-        return target, DeliveryResult("PARKED", 1, detail=f"{type(exc).__name__}: {exc}")
+        return target, DeliveryResult("PARKED", 1, detail=plain_reason(exc, what=f"the invoice {invoice['number']}"))
     except Exception as exc:  # noqa: BLE001 - a sink's bug must not stop the agent (every target would stall)
         return target, DeliveryResult("PARKED", 1, detail=f"unexpected {type(exc).__name__}: {str(exc)[:200]}",
                                       retriable=True)
 
 
-def register(p: "Pipeline") -> None:
-    deliveries = p.tables.deliveries
-
-    @p.app.agent(p.channels.deliver_in, name="deliver", concurrency=1)
-    async def deliver(stream: Any) -> None:
-        await p.ready()
-        async for event in processed_events(stream, "deliver"):
-            async with guarded(p, event, "deliver"):
-                started = time.perf_counter()
-                try:
-                    invoice = decode("invoice", event.value)
-                except CodecError as exc:
-                    await p.dead_letter(event, stage="deliver", error=exc)
-                    continue
-                only = (event.headers or {}).get("target")
-                targets = [only.decode() if isinstance(only, bytes) else only] if only else list(invoice["targets"])
-                results = await asyncio.gather(*(_deliver_target(p, invoice, t) for t in targets
-                                                   if deliveries.get(f"{invoice['invoice_id']}|{t}".encode()) not in _DONE))
-                for target, result in results:
-                    receipt = {
-                        "invoice_id": invoice["invoice_id"], "number": invoice["number"], "target": target,
-                        "status": result.status, "external_id": result.external_id, "attempts": result.attempts,
-                        "at": datetime.now(timezone.utc), "detail": result.detail,
-                    }
-                    if result.status == "PARKED":
-                        await p.dead_letter(event, stage=f"deliver:{target}", error=result.detail or "parked",
-                                            replay_topic=p.topics.redeliver, target=target,
-                                            retriable=result.retriable, attempts=result.attempts)
-                    deliveries[f"{invoice['invoice_id']}|{target}".encode()] = result.status.encode()
-                    await p.channels.receipts.send(key=invoice["invoice_id"].encode(), value=encode("delivery_receipt", receipt))
-                STAGE_LATENCY.labels("deliver").observe(time.perf_counter() - started)
+async def deliver(p: Context, stream: Any) -> None:
+    await p.ready()
+    async for event in processed_events(stream, "deliver"):
+        async with guarded(p, event, "deliver"):
+            started = time.perf_counter()
+            try:
+                invoice = decode("invoice", event.value)
+            except CodecError as exc:
+                await p.dead_letter(event, stage="deliver", error=exc)
+                continue
+            only = (event.headers or {}).get("target")
+            targets = [only.decode() if isinstance(only, bytes) else only] if only else list(invoice["targets"])
+            results = await asyncio.gather(*(_deliver_target(p, invoice, t) for t in targets
+                                               if p.tables.deliveries.get(f"{invoice['invoice_id']}|{t}".encode()) not in _DONE))
+            for target, result in results:
+                receipt = {
+                    "invoice_id": invoice["invoice_id"], "number": invoice["number"], "target": target,
+                    "status": result.status, "external_id": result.external_id, "attempts": result.attempts,
+                    "at": datetime.now(timezone.utc), "detail": result.detail,
+                }
+                if result.status == "PARKED":
+                    await p.dead_letter(event, stage=f"deliver:{target}", error=result.detail or "parked",
+                                        replay_topic=p.topics.redeliver, target=target,
+                                        retriable=result.retriable, attempts=result.attempts)
+                p.tables.deliveries[f"{invoice['invoice_id']}|{target}".encode()] = result.status.encode()
+                await p.channels.receipts.send(key=invoice["invoice_id"].encode(), value=encode("delivery_receipt", receipt))
+            STAGE_LATENCY.labels("deliver").observe(time.perf_counter() - started)

@@ -24,17 +24,33 @@ that changes them fails a test instead of silently dropping a correction.
 3. **Consumer fetch wait.** Faust hard-codes the consumer's ``fetch_max_wait_ms`` to
    1,500 ms: every hop between agents can then wait that long on a quiet partition.
    The configured wait is used instead.
+
+This module is also the one place the project reads or writes a private attribute of Faust or
+aiokafka (`committed_offset`, `set_read_offset`, `log_start_client` for ``streams/acking.py``).
+`PRIVATE` lists every one of them, and `check_internals` (run by `streams.app.create_app`, i.e.
+when a worker starts) fails with the attribute's name when an upgrade removed one.
 """
 from __future__ import annotations
 
 import asyncio
+import inspect
+import re
+from importlib.metadata import version
 from typing import Any, cast
 
+import faust
+from aiokafka.consumer.consumer import AIOKafkaConsumer
+from aiokafka.consumer.fetcher import Fetcher
+from aiokafka.consumer.subscription_state import SubscriptionState
 from aiokafka.errors import ConsumerStoppedError
 from faust.tables.recovery import Recovery
+from faust.transport import consumer as _faust_consumer
 from faust.transport.drivers import aiokafka as _faust_aiokafka
 
-__all__ = ["apply", "set_fetch_max_wait_ms", "PATCHED"]
+from domain.errors import PipelineError
+
+__all__ = ["apply", "set_fetch_max_wait_ms", "PATCHED", "PRIVATE", "check_internals", "committed_offset",
+           "set_read_offset", "log_start_client"]
 
 _FETCH_MAX_WAIT_MS = {"value": 20}
 _original_create_worker_consumer = _faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
@@ -149,3 +165,84 @@ def apply() -> None:
     """Install every patch (idempotent)."""
     for cls, name, replacement in PATCHED:
         setattr(cls, name, replacement)
+
+
+# -- private attributes, read and written in one place ------------------------------------------------
+
+def committed_offset(consumer: Any, tp: Any) -> int | None:
+    """The offset Faust's consumer last committed (or sought to on assignment) for *tp*."""
+    return cast(int | None, consumer._committed_offset.get(tp))  # noqa: SLF001 - set by the seek on assignment
+
+
+def set_read_offset(consumer: Any, tp: Any, offset: int) -> None:
+    """Tell Faust's consumer that *tp* was read up to *offset* (no public API)."""
+    consumer._read_offset[tp] = offset  # noqa: SLF001
+
+
+def log_start_client(consumer: Any) -> tuple[Any, Any]:
+    """Faust's consumer thread and the aiokafka consumer inside it (no public API)."""
+    thread = consumer._thread  # noqa: SLF001 - the aiokafka consumer lives in Faust's thread
+    return thread, thread._ensure_consumer()  # noqa: SLF001
+
+
+#: (class, attribute, what): every private attribute of Faust or aiokafka this project touches,
+#: here and in the helpers above. "method": a method of the class; "attr": a class attribute
+#: (a property); "set": an attribute the class (or a base) assigns in its code.
+PRIVATE: list[tuple[type, str, str]] = [
+    (_faust_consumer.Consumer, "_committed_offset", "set"),
+    (_faust_consumer.Consumer, "_read_offset", "set"),
+    (_faust_aiokafka.Consumer, "_thread", "set"),
+    (_faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer", "method"),
+    (_faust_aiokafka.AIOKafkaConsumerThread, "_fetch_records", "method"),
+    (_faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer", "method"),
+    (AIOKafkaConsumer, "_fetcher", "set"),
+    (AIOKafkaConsumer, "_closed", "set"),
+    (AIOKafkaConsumer, "_fetch_max_wait_ms", "set"),
+    (AIOKafkaConsumer, "_client", "set"),
+    (Fetcher, "_closed", "set"),
+    (Fetcher, "_subscriptions", "set"),
+    (Fetcher, "fetched_records", "method"),
+    (SubscriptionState, "fetch_context", "method"),
+    (Recovery, "_wait", "method"),
+    (Recovery, "_is_changelog_tp", "method"),
+    (Recovery, "_set_recovery_ended", "method"),
+    (Recovery, "_resume_streams", "method"),
+    (Recovery, "on_recovery_completed", "method"),
+    (faust.App, "_fetcher", "attr"),
+]
+
+
+def _assigned(cls: type, name: str) -> bool:
+    pattern = re.compile(r"self\." + re.escape(name) + r"\s*(:[^=\n]*)?=[^=]")
+    for base in cls.__mro__:
+        if base is object:
+            continue
+        try:
+            if pattern.search(inspect.getsource(base)):
+                return True
+        except (OSError, TypeError):
+            continue
+    return False
+
+
+def check_internals(private: list[tuple[type, str, str]] | None = None) -> None:
+    """Every private attribute in *private* (default `PRIVATE`) is still there.
+
+    Raises:
+        PipelineError: names each missing attribute and the installed versions.
+    """
+    missing = []
+    for cls, name, what in private if private is not None else PRIVATE:
+        if what == "method":
+            present = callable(getattr(cls, name, None))
+        elif what == "attr":
+            present = hasattr(cls, name)
+        else:
+            present = _assigned(cls, name)
+        if not present:
+            missing.append(f"{cls.__module__}.{cls.__qualname__}.{name}")
+    if missing:
+        raise PipelineError(
+            f"faust-streaming {version('faust-streaming')} / aiokafka {version('aiokafka')} no longer have "
+            f"{', '.join(missing)}: the corrections in streams/faust_patches.py depend on them; pin the versions in "
+            "pyproject.toml or revisit the corrections before running this worker")

@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from invoicing.codec import decode, encode
-from invoicing.errors import CodecError, FetchError, PayloadError, PipelineError
-from invoicing.metrics import EVENTS_IN, FETCHES, STAGE_LATENCY
+from domain.codec import decode, encode
+from domain.errors import CodecError, FetchError, PayloadError, PipelineError
+from domain.metrics import EVENTS_IN, FETCHES, STAGE_LATENCY
 
-from sources.base import ThinEvent
+from sources.canonical import OrderEvent
+from sources.base import Source, ThinEvent
+from streams.context import Context
 from streams.acking import guarded, processed_events
 
-if TYPE_CHECKING:
-    from streams.pipeline import Pipeline
-
-__all__ = ["register", "normalise_raw"]
+__all__ = ["normalise", "normalise_raw"]
 
 
-async def fetch_with_retries(p: "Pipeline", source: Any, thin: ThinEvent) -> list[dict[str, Any]]:
+async def fetch_with_retries(p: Context, source: Source, thin: ThinEvent) -> list[OrderEvent]:
     """Fetch a thin event's document; retriable failures are retried with backoff.
 
     Raises:
@@ -47,7 +46,7 @@ async def fetch_with_retries(p: "Pipeline", source: Any, thin: ThinEvent) -> lis
         await asyncio.sleep(min(p.settings.sink_backoff_max, p.settings.sink_backoff_base * 2 ** (attempt - 1)))
 
 
-async def normalise_raw(p: "Pipeline", raw: dict[str, Any]) -> list[dict[str, Any]]:
+async def normalise_raw(p: Context, raw: dict[str, Any]) -> list[OrderEvent]:
     """The order events of one raw event.
 
     Raises:
@@ -56,7 +55,7 @@ async def normalise_raw(p: "Pipeline", raw: dict[str, Any]) -> list[dict[str, An
     source = p.sources.get(raw["platform"])
     if source is None:
         raise PayloadError(f"no source for platform {raw['platform']!r}")
-    out: list[dict[str, Any]] = []
+    out: list[OrderEvent] = []
     for item in source.normalise(raw):
         if isinstance(item, ThinEvent):
             out.extend(await fetch_with_retries(p, source, item))
@@ -65,31 +64,29 @@ async def normalise_raw(p: "Pipeline", raw: dict[str, Any]) -> list[dict[str, An
     return out
 
 
-def register(p: "Pipeline") -> None:
-    @p.app.agent(p.channels.raw, name="normalise", concurrency=1)
-    async def normalise(stream: Any) -> None:
-        await p.ready()
-        async for event in processed_events(stream, "normalise"):
-            async with guarded(p, event, "normalise"):
-                started = time.perf_counter()
+async def normalise(p: Context, stream: Any) -> None:
+    await p.ready()
+    async for event in processed_events(stream, "normalise"):
+        async with guarded(p, event, "normalise"):
+            started = time.perf_counter()
+            try:
+                raw = decode("raw_event", event.value)
+                orders = await normalise_raw(p, raw)
+            except FetchError as exc:
+                await p.dead_letter(event, stage="fetch", error=exc, platform=_platform(event), retriable=exc.retriable)
+                continue
+            except (CodecError, PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                await p.dead_letter(event, stage="normalise", error=exc, platform=_platform(event))
+                continue
+            for order in orders:
+                EVENTS_IN.labels(order["platform"], order["trigger"]).inc()
                 try:
-                    raw = decode("raw_event", event.value)
-                    orders = await normalise_raw(p, raw)
-                except FetchError as exc:
-                    await p.dead_letter(event, stage="fetch", error=exc, platform=_platform(event), retriable=exc.retriable)
+                    value = encode("order_event", order)
+                except CodecError as exc:
+                    await p.dead_letter(event, stage="normalise", error=exc, platform=order["platform"])
                     continue
-                except (CodecError, PipelineError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
-                    await p.dead_letter(event, stage="normalise", error=exc, platform=_platform(event))
-                    continue
-                for order in orders:
-                    EVENTS_IN.labels(order["platform"], order["trigger"]).inc()
-                    try:
-                        value = encode("order_event", order)
-                    except CodecError as exc:
-                        await p.dead_letter(event, stage="normalise", error=exc, platform=order["platform"])
-                        continue
-                    await p.channels.orders.send(key=order["order_key"].encode(), value=value)
-                STAGE_LATENCY.labels("normalise").observe(time.perf_counter() - started)
+                await p.channels.orders.send(key=order["order_key"].encode(), value=value)
+            STAGE_LATENCY.labels("normalise").observe(time.perf_counter() - started)
 
 
 def _platform(event: Any) -> str | None:

@@ -1,6 +1,6 @@
 """Agent ``register_receipts``: every delivery receipt into the invoice register.
 
-Runs when the register is in use (`invoicing.register.register_in_use`):
+Runs when the register is in use (`sinks.register.register_in_use`):
 ``INVOICING_REGISTER_RECEIPTS=true``, or, when that is unset, a register DSN is
 given, ``register`` is a default target, or the default SQLite file exists (the
 register sink creates it with the first invoice; checked per batch until true).
@@ -18,29 +18,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from invoicing.codec import decode
-from invoicing.errors import CodecError, PipelineError
-from invoicing.register.engine import db_error_text, open_register, register_in_use
-from invoicing.register.store import record_receipts
+from domain.codec import decode
+from domain.errors import CodecError, PipelineError
+from sinks.register.engine import db_error_text, open_register, register_in_use
+from sinks.register.store import record_receipts
 
 from streams.acking import processed_batches
+from streams.context import Context
 
-if TYPE_CHECKING:
-    from streams.pipeline import Pipeline
+__all__ = ["register_receipts", "BATCH", "WITHIN"]
 
-__all__ = ["register", "BATCH", "WITHIN"]
-
-log = logging.getLogger("invoicing.register")
+log = logging.getLogger("sinks.register")
 
 BATCH = 200
 WITHIN = 0.5
 
 
-async def _record(p: "Pipeline", receipts: list[dict[str, Any]]) -> None:
+async def _record(p: Context, receipts: list[dict[str, Any]]) -> None:
     """Record *receipts*, retrying (capped backoff) until the database takes them."""
     delay = p.settings.sink_backoff_base
     while True:
@@ -57,24 +55,17 @@ async def _record(p: "Pipeline", receipts: list[dict[str, Any]]) -> None:
         delay = min(delay * 2, p.settings.sink_backoff_max)
 
 
-def register(p: "Pipeline") -> None:
-    """Add the agent to *p* (nothing when ``INVOICING_REGISTER_RECEIPTS=false``)."""
-    if p.settings.register_receipts is False:
-        return
-    # the same topic as p.channels.receipts: raw key and value, decoded with our Avro codec
-    receipts_topic = p.app.topic(p.topics.receipts, key_serializer="raw", value_serializer="raw")
-
-    @p.app.agent(receipts_topic, name="register_receipts", concurrency=1)
-    async def register_receipts(stream: Any) -> None:
-        await p.ready()
-        async for events in processed_batches(stream, "register_receipts", BATCH, WITHIN):
-            if not register_in_use(p.settings):
-                continue
-            batch: list[dict[str, Any]] = []
-            for event in events:
-                try:
-                    batch.append(decode("delivery_receipt", event.value))
-                except CodecError as exc:
-                    await p.dead_letter(event, stage="register", error=exc)
-            if batch:
-                await _record(p, batch)
+async def register_receipts(p: Context, stream: Any) -> None:
+    """Receipts into the register, in batches (bound only when the register records receipts)."""
+    await p.ready()
+    async for events in processed_batches(stream, "register_receipts", BATCH, WITHIN):
+        if not register_in_use(p.settings):
+            continue
+        batch: list[dict[str, Any]] = []
+        for event in events:
+            try:
+                batch.append(decode("delivery_receipt", event.value))
+            except CodecError as exc:
+                await p.dead_letter(event, stage="register", error=exc)
+        if batch:
+            await _record(p, batch)

@@ -12,8 +12,8 @@ from typing import Iterator
 
 import pytest
 
-from invoicing.broker import EmbeddedBroker, ensure_topics, free_port
-from invoicing.settings import Settings
+from infra.broker import EmbeddedBroker, ensure_topics, free_port
+from domain.settings import Settings
 from tests.support import unique_settings
 
 

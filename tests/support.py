@@ -15,11 +15,11 @@ from typing import Any, AsyncIterator, Mapping, TypeVar
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from invoicing.broker import free_port
-from invoicing.codec import decode
-from invoicing.gateway import RawEventPublisher, create_gateway
-from invoicing.gateway_server import gateway_server
-from invoicing.settings import Settings, platform_env_prefix, platform_settings
+from infra.broker import free_port
+from domain.codec import decode
+from sources.ingress.gateway import RawEventPublisher, create_gateway
+from sources.ingress.server import gateway_server
+from domain.settings import Settings, platform_env_prefix, platform_settings
 from sinks.base import Sink
 from sinks.delivery import DeliveryResult, deliver
 from sources.base import Source
@@ -85,11 +85,11 @@ def source_from_env(platform: str, monkeypatch: Any, secret: str, *, omit: tuple
     Args:
         platform: the source's platform name.
         monkeypatch: pytest's fixture; every variable is set through it.
-        secret: the webhook secret for the sample settings (`invoicing.samples.settings_env`).
+        secret: the webhook secret for the sample settings (`demo.samples.settings_env`).
         omit: sample variables to leave unset (e.g. a pinned certificate).
         env: extra settings, ``base_url="…"`` → ``INVOICING_<PLATFORM>_BASE_URL``; ``None`` values are skipped.
     """
-    from invoicing.samples import settings_env as sample_env
+    from demo.samples import settings_env as sample_env
     from sources.registry import SOURCES
 
     for k, v in sample_env(platform, secret).items():
@@ -310,4 +310,4 @@ async def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.
     return False
 
 
-from invoicing.samples.invoices import demo_reference, sample_invoice  # noqa: E402  (shared with the benchmark)
+from demo.samples.invoices import demo_reference, sample_invoice  # noqa: E402  (shared with the benchmark)

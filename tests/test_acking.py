@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from invoicing.reasons import plain_reason
+from domain.reasons import plain_reason
 from streams.acking import guarded
 
 

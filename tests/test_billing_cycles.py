@@ -17,15 +17,15 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 
-from invoicing.broker import ensure_topics
-from invoicing.codec import decode, encode
+from infra.broker import ensure_topics
+from domain.codec import decode, encode
 from invoicing.cycle_cli import send_close
-from invoicing.dlq import replay as dlq_replay
-from invoicing.cycles import cycle_for, next_cycle, parse_cycle
-from invoicing.errors import ConfigError
-from invoicing.reference_store import publish_reference
-from invoicing.settings import Settings
-from sources.base import order_event, order_line, party
+from infra.dead_letters import replay as dlq_replay
+from domain.cycles import cycle_for, next_cycle, parse_cycle
+from domain.errors import ConfigError
+from infra.reference_store import publish_reference
+from domain.settings import Settings
+from sources.canonical import order_event, order_line, party
 from tests.support import REPO, WorkerProcess, read_topic, settings_env, unique_settings, wait_until
 
 UTC = timezone.utc
@@ -71,7 +71,7 @@ ORDERS = 1000
 
 
 def reference_file(tmp_path: Path, customers: int = CUSTOMERS) -> Path:
-    data = yaml.safe_load((REPO / "invoicing" / "demo_data" / "reference.yaml").read_text())
+    data = yaml.safe_load((REPO / "demo" / "data" / "reference.yaml").read_text())
     data["defaults"]["targets"] = []
     zones = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "UTC"]
     data["customers"] = [{
@@ -340,7 +340,7 @@ async def test_a_customer_whose_cycle_cannot_be_invoiced_does_not_hold_up_the_ot
     One-Stop-Shop sale to a French consumer of a product with its own rate and none for France) is
     parked with the reason; the customers after it on the partition are invoiced all the same. Once
     the reference data has the rate, the next close invoices that customer too."""
-    from invoicing.codec import decode as decode_any_record
+    from domain.codec import decode as decode_any_record
     from streams.channels import partition_of
 
     settings = unique_settings(tmp_path, cycle_check_interval=3600.0)

@@ -14,12 +14,12 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from invoicing.broker import ensure_topics
-from invoicing.codec import decode
-from invoicing.reference_store import publish_reference
-from invoicing.samples import shopify as shop
-from invoicing.samples import stripe as stripe_samples
-from invoicing.settings import PlatformSettings, Settings
+from infra.broker import ensure_topics
+from domain.codec import decode
+from infra.reference_store import publish_reference
+from demo.samples import shopify as shop
+from demo.samples import stripe as stripe_samples
+from domain.settings import PlatformSettings, Settings
 from sources.shopify import Shopify
 from sources.stripe import Stripe
 from tests.support import REPO, WorkerProcess, read_topic, running_gateway, unique_settings, wait_until
@@ -29,7 +29,7 @@ SHOP_SECRET, STRIPE_SECRET = "policy-shop-secret", "whsec_policy_0123456789"
 
 
 async def prepare(tmp_path: Path, bootstrap: str, policies: dict[str, str]) -> Settings:
-    data = yaml.safe_load((REPO / "invoicing" / "demo_data" / "reference.yaml").read_text())
+    data = yaml.safe_load((REPO / "demo" / "data" / "reference.yaml").read_text())
     for c in data["customers"]:
         if c["customer_id"] in policies:
             c["invoice_policy"] = policies[c["customer_id"]]

@@ -20,17 +20,17 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from invoicing.broker import EmbeddedBroker, ensure_topics, epoch_topic, free_port, read_epoch
-from invoicing.codec import decode
-from invoicing.reference_store import publish_reference
-from invoicing.samples import shopify as shop
-from invoicing.settings import PlatformSettings
+from infra.broker import EmbeddedBroker, ensure_topics, epoch_topic, free_port, read_epoch
+from domain.codec import decode
+from infra.reference_store import publish_reference
+from demo.samples import shopify as shop
+from domain.settings import PlatformSettings
 from sources.shopify import Shopify
 from tests.support import REPO, WorkerProcess, read_topic, running_gateway, unique_settings, wait_until
 
 pytestmark = pytest.mark.slow
 SECRET = "broker-loss-shopify-secret"
-REFERENCE = REPO / "invoicing" / "demo_data" / "reference.yaml"
+REFERENCE = REPO / "demo" / "data" / "reference.yaml"
 GATEWAY_CHECK = 0.5  # seconds between the gateway's broker checks
 WORKER_CHECK = "2.0"  # the worker's: slower, so the gateway sees the broker back without its topics for a while
 

@@ -25,13 +25,13 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from invoicing.broker import ensure_topics
-from invoicing.codec import decode
-from invoicing.dlq import read_dead_letters, replay
-from invoicing.errors import RetriableSinkError
-from invoicing.reference_store import publish_reference
-from invoicing.samples import shopify as shop
-from invoicing.settings import PlatformSettings, Settings
+from infra.broker import ensure_topics
+from domain.codec import decode
+from infra.dead_letters import read_dead_letters, replay
+from domain.errors import RetriableSinkError
+from infra.reference_store import publish_reference
+from demo.samples import shopify as shop
+from domain.settings import PlatformSettings, Settings
 from sinks.base import InvoiceRef, Sink
 from sinks.delivery import deliver
 from sinks.resilience import guard_for
@@ -45,10 +45,10 @@ from tests.support import REPO, WorkerProcess, read_topic, running_gateway, uniq
 pytestmark = pytest.mark.slow
 
 SECRET = "faults-shopify-secret"
-DEMO_REFERENCE = REPO / "invoicing" / "demo_data" / "reference.yaml"
+DEMO_REFERENCE = REPO / "demo" / "data" / "reference.yaml"
 ROUTES = {"C-1001": ["xero", "quickbooks"], "C-1002": ["xero"], "C-1003": ["quickbooks"]}
 DEFAULT_ROUTE = ["folder"]
-# Shopify sample order n belongs to sample customer n % 9 (invoicing.samples.base.CUSTOMERS)
+# Shopify sample order n belongs to sample customer n % 9 (demo.samples.base.CUSTOMERS)
 BOTH, XERO, QBO, DEFAULT, UNKNOWN = 0, 1, 2, 3, 7
 RECEIPTS = "invoicing.delivery-receipts"
 

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import re
 
 import faust
+import pytest
 
+from domain.errors import PipelineError
+from domain.settings import Settings
 from streams import faust_patches
+from streams.app import create_app
+from tests.support import REPO
 from streams.faust_patches import _ActivePartitions
 
 #: sha256 (first 16 hex digits) of each replaced method's source in faust-streaming 0.15.3
@@ -45,3 +51,33 @@ def test_the_fetch_filter_is_never_read_as_all_partitions() -> None:
     assert ("orders", 0) not in only_active
     live.add(("orders", 0))  # a partition resumed while the fetch waits: seen at once
     assert ("orders", 0) in only_active
+
+
+def test_every_private_attribute_touched_is_present_in_the_pinned_versions() -> None:
+    faust_patches.check_internals()
+
+
+def test_a_missing_private_attribute_stops_the_worker_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As an upgrade that drops one would: the worker's app is not built, and the error names the attribute."""
+    from aiokafka.consumer.fetcher import Fetcher
+
+    monkeypatch.setattr(faust_patches, "PRIVATE", faust_patches.PRIVATE + [(Fetcher, "_gone_in_a_new_version", "set")])
+    with pytest.raises(PipelineError, match=r"aiokafka\.consumer\.fetcher\.Fetcher\._gone_in_a_new_version"):
+        create_app(Settings(), "127.0.0.1:9")
+    monkeypatch.setattr(faust_patches, "PRIVATE", [(faust_patches.Recovery, "_wait_renamed", "method")])
+    with pytest.raises(PipelineError, match=r"Recovery\._wait_renamed"):
+        faust_patches.check_internals()
+
+
+def test_no_private_attribute_of_faust_or_aiokafka_is_touched_outside_this_module() -> None:
+    """Private attributes of Faust and aiokafka objects are read in streams/faust_patches.py only, where
+    PRIVATE lists them (the readers of the broker outside `streams` use aiokafka's ``_client`` for a
+    metadata refresh, listed there as AIOKafkaConsumer._client)."""
+    offenders = []
+    for path in sorted((REPO / "streams").glob("*.py")):
+        if path.name == "faust_patches.py":
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"\b(app|consumer|thread|fetcher|recovery)\._[a-z]", line):
+                offenders.append(f"{path.name}:{n}: {line.strip()}")
+    assert not offenders, offenders

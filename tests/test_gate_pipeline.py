@@ -22,14 +22,14 @@ import pytest
 import yaml
 
 from invoicing.audit_cli import audit_topic
-from invoicing.codec import decode
-from invoicing.dlq import read_dead_letters, replay
-from invoicing.documents import render_ubl, ubl_profile
-from invoicing.documents.validate import validate_ubl
-from invoicing.reference_store import publish_reference
-from invoicing.samples import sage_intacct as sage
-from invoicing.samples import shopify as shop
-from invoicing.samples import stripe as stripe_samples
+from domain.codec import decode
+from infra.dead_letters import read_dead_letters, replay
+from domain.documents import render_ubl, ubl_profile
+from domain.documents.validate import validate_ubl
+from infra.reference_store import publish_reference
+from demo.samples import sage_intacct as sage
+from demo.samples import shopify as shop
+from demo.samples import stripe as stripe_samples
 from tests.support import WorkerProcess, read_topic, running_gateway, source_from_env, wait_until
 from tests.test_pipeline_e2e import check_numbering, invoices_on_topic, post_all, prepare
 
@@ -165,14 +165,15 @@ def _sage(n: int, event: str, edit: Any) -> tuple[Any, str]:
     doc = sage.document(n, "Converted", NOW)
     doc["docId"] = f"Sales Order-P{n}"
     edit(doc)
-    return sage._request(json.dumps(doc).encode(), SECRET, NOW, event), doc["docId"]
+    return sage._request(json.dumps(doc).encode(), SECRET, datetime.now(timezone.utc), event), doc["docId"]  # the JWT expires 5 min after
 
 
 def _stripe(n: int, edit: Any) -> tuple[Any, str]:
     doc = stripe_samples.stripe_event(n, random.Random(n))
     doc["id"] = f"evt_poison_{n}"
     edit(doc["data"]["object"])  # type: ignore[index]
-    return stripe_samples.signed(json.dumps(doc).encode(), SECRET, NOW), doc["id"]  # type: ignore[return-value]
+    # signed now: Stripe refuses a signature older than 300 s, and NOW is taken when the module is collected
+    return stripe_samples.signed(json.dumps(doc).encode(), SECRET, datetime.now(timezone.utc)), doc["id"]  # type: ignore[return-value]
 
 
 def _stripe_negative(inv: dict[str, Any]) -> None:

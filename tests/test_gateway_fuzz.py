@@ -27,12 +27,13 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from invoicing.codec import decode, encode
-from invoicing.errors import PipelineError
-from invoicing.gateway import create_gateway, raw_event_record
-from invoicing.reasons import plain_reason
-from invoicing.samples import SAMPLES, settings_env
-from invoicing.settings import Settings, platform_settings
+from domain.codec import decode, encode
+from domain.errors import PipelineError
+from sources.ingress.gateway import create_gateway
+from sources.records import raw_event_record
+from domain.reasons import plain_reason
+from demo.samples import SAMPLES, settings_env
+from domain.settings import Settings, platform_settings
 from sources.base import InboundRequest, ThinEvent
 from sources.registry import SOURCES
 from tests.fakes.platform_api import FakePlatformAPI
@@ -210,7 +211,7 @@ def _mutate_xml(data: st.DataObject, body: bytes) -> bytes:
 
 
 def _reason(exc: BaseException, platform: str) -> str:
-    """The dead-letter reason the worker writes for *exc* (see `streams.pipeline.Pipeline.dead_letter`)."""
+    """The dead-letter reason the worker writes for *exc* (see `streams.context.Context.dead_letter`)."""
     return str(exc) if isinstance(exc, PipelineError) else plain_reason(exc, what=f"the {platform} message k")
 
 

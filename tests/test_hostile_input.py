@@ -1,7 +1,7 @@
 """Hostile input at the gateway, for every platform (issue #17).
 
 One gateway serving all 22 platforms runs on the session broker with the production server
-(`invoicing.gateway_server`) and short time limits. Every platform gets: bodies nested 30,000 levels
+(`sources.ingress.server`) and short time limits. Every platform gets: bodies nested 30,000 levels
 deep (JSON arrays, JSON objects, XML), signed and unsigned; bodies just under and just over the size
 limit; requests built to forge log lines; a 1 MiB header and 300 headers of 1 KiB; clients that
 trickle their head or body. The status codes are asserted, and that nothing reached the raw-events
@@ -23,11 +23,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from invoicing.broker import TopicProbe, ensure_topics, free_port
-from invoicing.codec import decode
-from invoicing.logsafe import LOG_FORMAT, SafeFormatter
-from invoicing.samples import SAMPLES, settings_env
-from invoicing.settings import PlatformSettings, Settings, platform_settings
+from infra.broker import TopicProbe, ensure_topics, free_port
+from domain.codec import decode
+from domain.logsafe import LOG_FORMAT, SafeFormatter
+from demo.samples import SAMPLES, settings_env
+from domain.settings import PlatformSettings, Settings, platform_settings
 from sources.registry import SOURCES
 from tests.support import read_topic, running_gateway, topic_size, unique_settings
 
@@ -36,7 +36,7 @@ SECRET = "hostile-secret-0123456789abcdef-32b"
 MARKER = "FORGED-LOG-LINE"
 LIMIT = 64 * 1024
 TIME_LIMIT = 1.5  # header and body timeouts of the gateway under test
-FORGED = f"ok\nCRITICAL invoicing.gateway: {MARKER}\r\nINFO x: y"
+FORGED = f"ok\nCRITICAL sources.ingress.gateway: {MARKER}\r\nINFO x: y"
 
 
 @dataclass
@@ -130,8 +130,9 @@ async def test_deep_nesting_is_refused_never_a_5xx(gateway: Gateway, platform: s
 
 
 def test_json_nesting_is_bounded_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from invoicing.errors import PayloadError
-    from sources.base import MAX_JSON_DEPTH, InboundRequest, parse_json
+    from domain.errors import PayloadError
+    from sources.base import InboundRequest
+    from sources.support.payload import MAX_JSON_DEPTH, parse_json
 
     assert isinstance(parse_json(b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH), list), "the limit itself is allowed"
     with pytest.raises(PayloadError, match="levels deep"):
@@ -238,7 +239,7 @@ async def test_forged_log_lines_reach_no_log(gateway: Gateway, platform: str, ca
     assert authentic.status_code < 500
     assert await gateway.raw_events() - before <= (1 if authentic.status_code < 300 else 0)
     no_forged_lines(caplog.records)
-    gateway_lines = [r for r in caplog.records if r.name == "invoicing.gateway"]
+    gateway_lines = [r for r in caplog.records if r.name == "sources.ingress.gateway"]
     assert gateway_lines, "the refused requests leave their fixed summary"
     assert all("\n" not in r.getMessage() for r in gateway_lines)
 
@@ -352,8 +353,8 @@ async def test_liveness_readiness_and_metrics_on_the_webhook_port(gateway: Gatew
 
 
 async def test_metrics_move_to_a_loopback_port_of_their_own(bootstrap: str, tmp_path: Path) -> None:
-    from invoicing.gateway import RawEventPublisher, create_gateway
-    from invoicing.health import serve_health
+    from sources.ingress.gateway import RawEventPublisher, create_gateway
+    from infra.health import serve_health
 
     port = free_port()
     settings = unique_settings(tmp_path, gateway_metrics_port=port)
@@ -397,7 +398,7 @@ async def test_without_its_topics_the_gateway_is_not_ready_and_creates_none(boot
 
 
 def test_log_lines_cannot_be_forged() -> None:
-    record = logging.LogRecord("invoicing.gateway", logging.WARNING, __file__, 1, "value %s", (FORGED + "\u2028\x1b[2J",),
+    record = logging.LogRecord("sources.ingress.gateway", logging.WARNING, __file__, 1, "value %s", (FORGED + "\u2028\x1b[2J",),
                                None)
     line = SafeFormatter(LOG_FORMAT).format(record)
     assert "\n" not in line and "\r" not in line and "\u2028" not in line and "\x1b" not in line

@@ -21,13 +21,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from invoicing.audit_cli import audit_topic
-from invoicing.broker import ensure_topics
-from invoicing.codec import decode, encode
-from invoicing.reference_store import publish_reference
-from invoicing.samples import shopify as shop
-from invoicing.settings import PlatformSettings, Settings
+from infra.broker import ensure_topics
+from domain.codec import decode, encode
+from infra.reference_store import publish_reference
+from demo.samples import shopify as shop
+from domain.settings import PlatformSettings, Settings
 from pydantic import SecretStr
-from sources.base import order_event, order_line, party
+from sources.canonical import order_event, order_line, party
 from sources.shopify import Shopify
 from schemas import SCHEMA_DIR
 from tests.test_schemas import STANDALONE_DECODER
@@ -35,7 +35,7 @@ from tests.support import REPO, WorkerProcess, read_topic, running_gateway, uniq
 
 pytestmark = pytest.mark.slow
 SECRET = "e2e-shopify-secret"
-REFERENCE = REPO / "invoicing" / "demo_data" / "reference.yaml"
+REFERENCE = REPO / "demo" / "data" / "reference.yaml"
 
 
 async def prepare(tmp_path: Path, bootstrap: str, **overrides: Any) -> Settings:
@@ -153,7 +153,7 @@ async def test_killed_worker_neither_loses_nor_doubles(bootstrap: str, tmp_path:
 
 async def test_unprocessable_event_goes_to_dead_letters_and_replays(bootstrap: str, tmp_path: Path) -> None:
     """An event the worker cannot bill (unknown currency) is parked with its reason; replay sends it back."""
-    from invoicing.dlq import read_dead_letters, replay
+    from infra.dead_letters import read_dead_letters, replay
 
     settings = await prepare(tmp_path, bootstrap)
     doc = shop.shopify_payload(7, random.Random(7))
@@ -247,12 +247,12 @@ async def test_dedup_state_expires_but_a_replay_keeps_its_number(bootstrap: str,
 
 async def test_stream_processors_and_sinks_in_separate_workers(bootstrap: str, tmp_path: Path) -> None:
     """Sinks scale apart from the stream processors: two worker processes, each with its own agents."""
-    from invoicing.errors import PipelineError
-    from streams.pipeline import Pipeline
+    from domain.errors import PipelineError
+    from streams.topology import build
 
     with pytest.raises(PipelineError, match="unknown agents"):
-        Pipeline(Settings(agents=["bill", "nope"]), bootstrap)
-    assert sorted(Pipeline(Settings(agents=["deliver"]), bootstrap).app.agents) == ["deliver"]
+        build(Settings(agents=["bill", "nope"]), bootstrap)
+    assert sorted(build(Settings(agents=["deliver"]), bootstrap).app.agents) == ["deliver"]
     settings = await prepare(tmp_path, bootstrap)
     batch = orders(500, 4)
     source = Shopify(PlatformSettings(secret=SecretStr(SECRET)))

@@ -9,11 +9,11 @@ import fastavro
 import httpx
 import pytest
 
-from invoicing.codec import codec, configure_registry_ids, decode, encode
-from invoicing.errors import ConfigError
-from invoicing.schema_registry import register_schemas
-from invoicing.settings import Settings
-from invoicing.topics import Topics
+from domain.codec import codec, configure_registry_ids, decode, encode
+from domain.errors import ConfigError
+from infra.schema_registry import register_schemas
+from domain.settings import Settings
+from domain.topics import Topics
 from tests.fakes.target_base import FakeTarget, Reply, Req
 from tests.support import sample_invoice
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import fastavro
 
-from invoicing.codec import SCHEMA_NAMES, SINGLE_OBJECT_MAGIC, codec, decode, decode_any, encode, schema_fingerprint
-from invoicing.schema_compat import check_all, incompatibilities, released_versions
+from domain.codec import SCHEMA_NAMES, SINGLE_OBJECT_MAGIC, codec, decode, decode_any, encode, schema_fingerprint
+from domain.schema_compat import check_all, incompatibilities, released_versions
 from schemas import RELEASED_DIR, SCHEMA_DIR, schema_path
 from tests.support import sample_invoice
 

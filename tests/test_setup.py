@@ -12,15 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from invoicing.broker import ensure_topics
-from invoicing.codec import decode
-from invoicing.documents import render_ubl
-from invoicing.reference import load_reference_file
-from invoicing.reference_store import publish_reference
-from invoicing.register.engine import open_register
-from invoicing.register.store import record_invoice
-from invoicing.samples import shopify as shop
-from invoicing.settings import Settings
+from infra.broker import ensure_topics
+from domain.codec import decode
+from domain.documents import render_ubl
+from domain.reference import load_reference_file
+from infra.reference_store import publish_reference
+from sinks.register.engine import open_register
+from sinks.register.store import record_invoice
+from demo.samples import shopify as shop
+from domain.settings import Settings
 from tests.support import REPO, WorkerProcess, read_topic, running_gateway, sample_invoice, source_from_env, \
     unique_settings, wait_until
 from tests.test_pipeline_e2e import REFERENCE, post_all

@@ -7,6 +7,7 @@ is done when it passes this suite without the suite being edited.
 from __future__ import annotations
 
 import importlib
+import os
 
 import pkgutil
 from pathlib import Path
@@ -18,23 +19,23 @@ import httpx
 import pytest
 
 import sinks
-from invoicing.errors import AuthError, FatalSinkError, RetriableSinkError
-from invoicing.settings import Settings, platform_settings
+from domain.errors import AuthError, ConfigError, FatalSinkError, RetriableSinkError
+from domain.settings import Settings, platform_env_prefix, platform_settings
 from sinks.base import Sink
 from sinks.delivery import deliver
 from sinks.registry import SINKS
-from invoicing.samples.invoices import demo_reference
+from demo.samples.invoices import demo_reference
 from tests.fakes.target_base import Booked
 from tests.support import REPO, sample_invoice
 
 TARGETS = sorted(SINKS)
 HTTP_TARGETS = [t for t in TARGETS if t not in ("folder",) and getattr(SINKS[t], "uses_http", True)]
-NON_CONNECTOR_MODULES = {"base", "registry", "delivery", "auth", "resilience"}
+NON_CONNECTOR_MODULES = {"base", "registry", "delivery", "credentials", "mapping", "resilience"}
 
 
 def test_every_sink_module_is_registered() -> None:
     modules = {m.name for m in pkgutil.iter_modules([str(Path(sinks.__file__).parent)])} - NON_CONNECTOR_MODULES
-    registered = {cls.__module__.rsplit(".", 1)[1] for cls in SINKS.values()}
+    registered = {cls.__module__.split(".")[1] for cls in SINKS.values()}  # sinks.<module> or sinks.<package>.…
     assert modules <= registered, f"unregistered sink modules: {modules - registered}"
 
 
@@ -61,6 +62,53 @@ def make_sink(target: str, **overrides: Any) -> Sink:
     pipeline = Settings(sink_timeout=overrides.pop("sink_timeout", 2.0), sink_backoff_base=0.01,
                         sink_backoff_max=0.05, sink_max_attempts=overrides.pop("sink_max_attempts", 3), **overrides)
     return cls(platform_settings(target, cls.settings_class), httpx.AsyncClient(timeout=pipeline.sink_timeout), pipeline)
+
+
+#: the targets that need no INVOICING_<TARGET>_* variable at all (the folder has a default, the register uses
+#: the pipeline's DSN); every other one names what it lacks when it is built
+NEEDS_NO_VARIABLES = {"folder", "register"}
+
+
+def _offline_client(calls: list[httpx.Request]) -> httpx.AsyncClient:
+    """A client that records every request and answers none: building a sink must send nothing."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise AssertionError(f"a sink sent {request.method} {request.url} while it was being built")
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+async def test_unconfigured_target_is_refused_at_construction_naming_its_variables(
+        target: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = platform_env_prefix(target)
+    for name in [k for k in os.environ if k.startswith(prefix)]:
+        monkeypatch.delenv(name)
+    cls, calls = SINKS[target], list[httpx.Request]()
+    async with _offline_client(calls) as client:
+        try:
+            cls(platform_settings(target, cls.settings_class), client, Settings())
+        except ConfigError as exc:
+            assert target not in NEEDS_NO_VARIABLES, f"{target} needs no variable, yet: {exc}"
+            assert prefix in str(exc), f"{target}: the error names no {prefix}* variable: {exc}"
+        else:
+            assert target in NEEDS_NO_VARIABLES, f"{target} was built with no {prefix}* variable set"
+    assert not calls
+
+
+@pytest.mark.parametrize("fake", HTTP_TARGETS, indirect=True)
+async def test_configured_target_is_built_without_a_network_call(fake: Any) -> None:
+    cls, calls = SINKS[fake.target], list[httpx.Request]()
+    async with _offline_client(calls) as client:
+        sink = cls(platform_settings(fake.target, cls.settings_class), client, Settings())
+    assert sink.auth is not None and not calls and not fake.requests
+
+
+def test_email_is_built_from_its_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICING_EMAIL_HOST", "smtp.example.org")
+    cls = SINKS["email"]
+    cls(platform_settings("email", cls.settings_class), httpx.AsyncClient(), Settings())
 
 
 @pytest.mark.parametrize("fake", HTTP_TARGETS, indirect=True)
@@ -143,7 +191,7 @@ async def test_timeout_then_parked_not_dropped(fake: Any) -> None:
 async def test_folder_sink_writes_once(tmp_path: Path) -> None:
     from sinks.folder import FolderSink
 
-    sink = FolderSink(pipeline=Settings(output_dir=tmp_path))
+    sink = FolderSink(platform_settings("folder"), httpx.AsyncClient(), Settings(output_dir=tmp_path))
     inv = sample_invoice(3)
     first = await deliver(sink, inv, sink.pipeline)
     second = await deliver(sink, inv, sink.pipeline)
@@ -152,7 +200,8 @@ async def test_folder_sink_writes_once(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{inv['number']}.{ext}" for ext in ("json", "pdf", "xml"))
     assert (tmp_path / f"{inv['number']}.pdf").read_bytes().startswith(b"%PDF")
     other = dict(inv, invoice_id="inv_other")
-    result = await deliver(FolderSink(pipeline=Settings(output_dir=tmp_path)), other, Settings(output_dir=tmp_path))
+    result = await deliver(FolderSink(platform_settings("folder"), httpx.AsyncClient(), Settings(output_dir=tmp_path)), other,
+                           Settings(output_dir=tmp_path))
     assert result.status == "PARKED", "a number already used by another invoice is never overwritten"
 
 

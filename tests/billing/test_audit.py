@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from invoicing.audit import InvoiceMessage, audit_numbers
+from domain.audit import InvoiceMessage, audit_numbers
 from invoicing.audit_cli import numbers_command
-from invoicing.billing import credit_note_draft, issue
-from invoicing.broker import ensure_topics
+from domain.billing import credit_note_draft, issue
+from infra.broker import ensure_topics
 from invoicing.cli import build_parser
-from invoicing.codec import decode, encode
-from invoicing.reference import Seller
+from domain.codec import decode, encode
+from domain.reference import Seller
 from tests.support import sample_invoice, unique_settings
 
 SELLER = Seller("acme-de", "Acme GmbH", {"country": "DE"}, invoice_prefix="INV")

@@ -1,4 +1,4 @@
-"""The gate before the number (`invoicing.gate`): one test per rule, each a draft missing one thing.
+"""The gate before the number (`domain.gate`): one test per rule, each a draft missing one thing.
 
 Every refusal names the field and the value in a clerk's words and says what to do; no exception
 class names. The drafts are the demo's own (built as the bill agent builds them), then broken
@@ -17,15 +17,15 @@ from typing import Any, Callable
 
 import pytest
 
-from invoicing.billing import build_draft
-from invoicing.errors import PayloadError
-from invoicing.gate import DraftRefused, check_draft, clean_text, refuse_if_invalid
-from invoicing.money import check_currency, to_decimal
-from invoicing.reasons import plain_reason
-from invoicing.reference import Customer
-from invoicing.samples import shopify as shop
-from invoicing.samples.invoices import demo_reference, sample_invoice
-from invoicing.settings import PlatformSettings
+from domain.billing import build_draft
+from domain.errors import PayloadError
+from domain.gate import DraftRefused, check_draft, clean_text, refuse_if_invalid
+from domain.money import check_currency, to_decimal
+from domain.reasons import plain_reason
+from domain.reference import Customer
+from demo.samples import shopify as shop
+from demo.samples.invoices import demo_reference, sample_invoice
+from domain.settings import PlatformSettings
 from pydantic import SecretStr
 
 D = Decimal

@@ -4,7 +4,7 @@ Random orders (1-40 lines, fractional quantities, 4-decimal prices, discounts, s
 tax-included prices, prepayments) in random ISO 4217 currencies, sold by a German, French
 or US legal entity to random buyers, go through `build_draft` and `issue` exactly as the
 ``bill`` and ``issue`` agents call them. The oracle below recomputes everything from the
-invoice's own fields with EN 16931's rules, independently of `invoicing.billing`.
+invoice's own fields with EN 16931's rules, independently of `domain.billing`.
 """
 from __future__ import annotations
 
@@ -18,15 +18,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from invoicing.billing import build_draft, credit_note_draft, issue, price_draft
-from invoicing.gate import DraftRefused
-from invoicing.codec import decode, encode
-from invoicing.documents.cii import render_cii
-from invoicing.documents.ubl import render_ubl, ubl_profile
-from invoicing.documents.validate import validate_cii, validate_ubl
-from invoicing.reference import Customer, Product, ReferenceData, Seller
-from invoicing.tax import EU_COUNTRIES, TaxError, TaxTable
-from invoicing.terms import parse_terms
+from domain.billing import build_draft, credit_note_draft, issue, price_draft
+from domain.gate import DraftRefused
+from domain.codec import decode, encode
+from domain.documents.cii import render_cii
+from domain.documents.ubl import render_ubl, ubl_profile
+from domain.documents.validate import validate_cii, validate_ubl
+from domain.reference import Customer, Product, ReferenceData, Seller
+from domain.tax import EU_COUNTRIES, TaxError, TaxTable
+from domain.terms import parse_terms
 
 D = Decimal
 #: currency -> ISO 4217 minor units (written out here, not read from the code under test)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from invoicing.errors import ConfigError
-from invoicing.tax import TaxDecision, TaxError, TaxTable, determine_tax
-from invoicing.terms import parse_terms
+from domain.errors import ConfigError
+from domain.tax import TaxDecision, TaxError, TaxTable, determine_tax
+from domain.terms import parse_terms
 
 D = Decimal
 TABLE = TaxTable.from_mapping({"vat_rates": {"DE": "19", "FR": "20"},

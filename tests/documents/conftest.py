@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from invoicing.documents import validate
-from invoicing.samples.base import CATALOGUE
+from domain.documents import validate
+from demo.samples.base import CATALOGUE
 
 # n -> customer: 1 FR (K), 2 NL (K + AE), 3 NO (G), 4 DE (S, endpoint 0088), 5 US TX (sales tax),
 # 6 US CA (E, resale), 7 unknown DE webshop buyer (S), 8 unknown JP buyer (G, JPY), 9 DE with VAT id.
@@ -18,13 +18,13 @@ UNKNOWN_BUYERS = {"shopify:9900000001", "shopify:9900000002"}
 
 def long_invoice(count: int, customer_id: str = "C-1001", *, currency: str = "EUR",
                  document_type: str = "INVOICE") -> dict[str, Any]:
-    """An issued invoice of *count* lines for a known customer, built by invoicing.billing.
+    """An issued invoice of *count* lines for a known customer, built by domain.billing.
 
     Every third line has a discount; services next to goods give mixed tax groups
     (K + AE for an EU business buyer).
     """
-    from invoicing.billing import build_draft, credit_note_draft, issue
-    from invoicing.codec import decode, encode
+    from domain.billing import build_draft, credit_note_draft, issue
+    from domain.codec import decode, encode
     from tests.support import demo_reference
 
     ref = demo_reference()

@@ -11,10 +11,10 @@ import pytest
 from lxml import etree
 from pypdf import PdfReader
 
-from invoicing.documents import render_cii, render_facturx, render_ubl, ubl_profile
-from invoicing.documents._fields import PEPPOL_EAS, peppol_endpoint
-from invoicing.documents.ubl import CUSTOMIZATION_ID, EN16931_CUSTOMIZATION_ID, PROFILE_ID
-from invoicing.documents.validate import (ValidationFailed, check_cii, rule_file, run_rules, validate_cii,
+from domain.documents import render_cii, render_facturx, render_ubl, ubl_profile
+from domain.documents._fields import PEPPOL_EAS, peppol_endpoint
+from domain.documents.ubl import CUSTOMIZATION_ID, EN16931_CUSTOMIZATION_ID, PROFILE_ID
+from domain.documents.validate import (ValidationFailed, check_cii, rule_file, run_rules, validate_cii,
                                           validate_ubl)
 from tests.documents.conftest import SAMPLES, UNKNOWN_BUYERS, long_invoice
 from tests.support import sample_invoice

@@ -8,9 +8,9 @@ import re
 import pytest
 from pypdf import PdfReader
 
-from invoicing.documents import document_hashes, render_facturx, render_pdf
-from invoicing.documents.bench import documents_per_second
-from invoicing.documents.pdf import cjk_font_embedded, money_text, price_text, quantity_text
+from domain.documents import document_hashes, render_facturx, render_pdf
+from demo.documents_bench import documents_per_second
+from domain.documents.pdf import cjk_font_embedded, money_text, price_text, quantity_text
 from tests.documents.conftest import SAMPLES, long_invoice
 from tests.support import sample_invoice
 
@@ -104,7 +104,7 @@ def _fonts(pdf: bytes) -> dict[str, bool]:
 
 
 @pytest.mark.skipif(not cjk_font_embedded(), reason="matplotlib-fontja (IPAexGothic) not installed: "
-                    "Japanese text falls back to the non-embedded CID font (see invoicing.documents.facturx)")
+                    "Japanese text falls back to the non-embedded CID font (see domain.documents.facturx)")
 @pytest.mark.parametrize("n", [8, 4])
 def test_every_font_of_the_facturx_pdf_is_embedded(n: int) -> None:
     invoice = sample_invoice(n)

@@ -15,8 +15,8 @@ from typing import Iterator
 import pytest
 from pydantic import SecretStr
 
-from invoicing.register.engine import dispose_all
-from invoicing.settings import Settings
+from sinks.register.engine import dispose_all
+from domain.settings import Settings
 
 PG_DSN = os.environ.get("REGISTER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -16,7 +16,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from invoicing.broker import free_port
+from infra.broker import free_port
 
 __all__ = ["Inbox", "start_server", "tls_files"]
 

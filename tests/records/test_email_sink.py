@@ -5,14 +5,15 @@ import ssl
 from pathlib import Path
 from typing import Any, Iterator
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
-from invoicing.documents import render_pdf, render_ubl
-from invoicing.errors import AuthError, FatalSinkError, InvoiceRejected, RetriableSinkError
-from invoicing.reference import Customer, ReferenceData
-from invoicing.register import get_by_number, open_register, row_counts
-from invoicing.settings import Settings
+from domain.documents import render_pdf, render_ubl
+from domain.errors import AuthError, FatalSinkError, InvoiceRejected, RetriableSinkError
+from domain.reference import Customer, ReferenceData
+from sinks.register import get_by_number, open_register, row_counts
+from domain.settings import Settings
 from sinks.delivery import deliver
 from sinks.email import EmailSettings, EmailSink, message_id_for
 from tests.records.smtp_server import Inbox, start_server, tls_files
@@ -42,7 +43,7 @@ def make_sink(port: int, settings: Settings | None = None, fmt: str | None = Non
               **cfg: Any) -> EmailSink:
     values: dict[str, Any] = dict(host="127.0.0.1", port=port, starttls=False, from_address=SENDER, timeout=5)
     values.update(cfg)
-    sink = EmailSink(EmailSettings(**values), pipeline=settings or pipeline())
+    sink = EmailSink(EmailSettings(**values), httpx.AsyncClient(), settings or pipeline())
     ref = ReferenceData()
     ref.customers[customer_id] = Customer(customer_id=customer_id, name="Dubois", address={}, einvoice_format=fmt)
     sink.reference = ref
@@ -133,7 +134,7 @@ async def test_550_is_rejected_and_parked(inbox: tuple[Inbox, int]) -> None:
 
 
 async def test_no_server_is_retriable_and_no_buyer_email_is_rejected() -> None:
-    from invoicing.broker import free_port
+    from infra.broker import free_port
 
     inv = sample_invoice(26, targets=("email",))
     sink = make_sink(free_port())

@@ -8,16 +8,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import inspect
 
 from invoicing.cli import main as cli_main
-from invoicing.documents import document_hashes
-from invoicing.register import (current_revision, get_by_number, head_revision, migrate, open_register,
+from domain.documents import document_hashes
+from sinks.register import (current_revision, get_by_number, head_revision, migrate, open_register,
                                 record_invoice, record_receipts, row_counts, search)
-from invoicing.settings import Settings
+from domain.settings import Settings, platform_settings
 from sinks.delivery import deliver
-from sinks.register import RegisterSink
+from sinks.register.sink import RegisterSink
 from tests.support import sample_invoice
 
 TARGETS = ("folder", "email", "register")
@@ -112,9 +113,10 @@ def test_receipt_before_its_invoice_is_kept(register_settings: Settings, invoice
 
 async def test_register_sink_delivers_once(register_settings: Settings) -> None:
     inv = sample_invoice(5, targets=("register",))
-    sink = RegisterSink(pipeline=register_settings)
+    sink = RegisterSink(platform_settings("register"), httpx.AsyncClient(), register_settings)
     first = await deliver(sink, inv, register_settings)
-    second = await deliver(RegisterSink(pipeline=register_settings), inv, register_settings)
+    second = await deliver(RegisterSink(platform_settings("register"), httpx.AsyncClient(), register_settings), inv,
+                           register_settings)
     await sink.close()
     assert (first.status, second.status) == ("DELIVERED", "ALREADY_PRESENT"), (first.detail, second.detail)
     engine = open_register(register_settings)

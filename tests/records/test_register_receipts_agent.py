@@ -9,11 +9,11 @@ from typing import Any
 
 import faust
 
-from invoicing.codec import encode
-from invoicing.register import get_by_number, open_register, record_invoice, row_counts
-from invoicing.settings import Settings
-from invoicing.topics import Topics
-from streams import register_receipts
+from domain.codec import encode
+from sinks.register import get_by_number, open_register, record_invoice, row_counts
+from domain.settings import Settings
+from domain.topics import Topics
+from streams import topology
 from tests.support import sample_invoice
 
 
@@ -35,7 +35,7 @@ class FakePipeline:
 async def test_receipts_are_recorded_once(register_settings: Settings) -> None:
     settings = register_settings.model_copy(update={"register_receipts": True})
     p = FakePipeline(settings)
-    register_receipts.register(p)
+    topology.bind_agent(p, next(a for a in topology.AGENTS if a.name == "register_receipts"))  # type: ignore[arg-type]
     agent = next(a for a in p.app.agents.values() if a.name.endswith("register_receipts"))
     inv = sample_invoice(31, targets=("folder", "email"))
     engine = open_register(settings)
@@ -59,6 +59,6 @@ async def test_receipts_are_recorded_once(register_settings: Settings) -> None:
 
 
 def test_off_when_told(tmp_path: Path) -> None:
-    p = FakePipeline(Settings(register_receipts=False, register_path=tmp_path / "r.db"))
-    register_receipts.register(p)
-    assert not p.app.agents
+    settings = Settings(register_receipts=False, register_path=tmp_path / "r.db", data_dir=tmp_path / "state")
+    agents = {a.split(".")[-1] for a in topology.build(settings, "127.0.0.1:9").app.agents}
+    assert "register_receipts" not in agents and "deliver" in agents

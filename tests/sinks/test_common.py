@@ -1,4 +1,4 @@
-"""What the sinks must do with their credentials (``sinks/auth.py``), run once per target.
+"""What the sinks must do with their credentials (``infra/oauth.py``), run once per target.
 
 * OAuth: a token revoked early is refreshed on the 401 and the call replayed; a token about
   to expire is refreshed before the next call, not after a 401.
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from invoicing.errors import AuthError
+from domain.errors import AuthError
 from sinks.delivery import deliver
 from sinks.registry import SINKS
 from tests.fakes.targets import stripe as fake_stripe

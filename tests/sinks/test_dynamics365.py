@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
+from domain.errors import AuthError, InvoiceRejected, RetriableSinkError
 from sinks.dynamics365 import Dynamics365Sink
 from tests.fakes.targets._token_issuer import SECRET
 from tests.fakes.targets.dynamics365 import ACCOUNT, CURRENCIES, FakeDataverse

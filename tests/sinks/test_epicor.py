@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
+from domain.errors import AuthError, InvoiceRejected, RetriableSinkError
 from sinks.epicor import EpicorSink
 from sinks.delivery import deliver
 from tests.fakes.target_base import Booked

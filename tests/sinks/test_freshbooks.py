@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoicing.errors import AuthError, InvoiceRejected
+from domain.errors import AuthError, InvoiceRejected
 from sinks.delivery import deliver
 from sinks.freshbooks import FreshBooksSink
 from tests.fakes.targets._token_issuer import REFRESH, SECRET, dec_json

@@ -10,9 +10,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from invoicing.errors import InvoiceRejected
-from invoicing.samples.invoices import demo_reference
-from invoicing.settings import platform_settings
+from domain.errors import InvoiceRejected
+from demo.samples.invoices import demo_reference
+from domain.settings import Settings, platform_settings
 from sinks.delivery import deliver
 from sinks.hubspot import HubSpotSettings, HubSpotSink, invoice_properties
 from tests.fakes.targets import hubspot as fake_hs
@@ -103,5 +103,5 @@ async def test_unknown_property_is_rejected_with_hubspots_message(fake: fake_hs.
 
 def test_private_app_token_is_a_static_bearer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICING_HUBSPOT_ACCESS_TOKEN", "pat-na1-secret-token")
-    sink = HubSpotSink(platform_settings("hubspot", HubSpotSettings), httpx.AsyncClient())
+    sink = HubSpotSink(platform_settings("hubspot", HubSpotSettings), httpx.AsyncClient(), Settings())
     assert "pat-na1-secret-token" not in repr(sink.auth)

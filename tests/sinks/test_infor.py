@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoicing.errors import AuthError, InvoiceRejected
+from domain.errors import AuthError, InvoiceRejected
 from sinks.delivery import deliver
 from sinks.infor import InforSink
 from tests.fakes.target_base import Booked

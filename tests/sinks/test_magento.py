@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from invoicing.errors import AuthError
+from domain.errors import AuthError
 from sinks.delivery import deliver
 from sinks.magento import MagentoSink
 from tests.fakes.targets import magento as fake_magento

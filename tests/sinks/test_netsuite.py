@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
+from domain.errors import AuthError, InvoiceRejected, RetriableSinkError
 from sinks.netsuite import NetSuiteSink, external_id_for
 from tests.fakes.targets._token_issuer import SECRET
 from tests.fakes.targets.netsuite import ID_MAP, FakeNetSuite, problem

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
+from domain.errors import AuthError, InvoiceRejected, RetriableSinkError
 from sinks.delivery import deliver
 from sinks.odoo import OdooSink
 from tests.fakes.targets.odoo import API_KEY, OdooFake, odoo_error

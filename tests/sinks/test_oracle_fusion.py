@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from invoicing.errors import AuthError, InvoiceRejected
+from domain.errors import AuthError, InvoiceRejected
 from sinks.oracle_fusion import OracleFusionSink
 from sinks.delivery import deliver
 from tests.fakes.target_base import Booked

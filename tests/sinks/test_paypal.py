@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from invoicing.errors import InvoiceRejected
+from domain.errors import InvoiceRejected
 from sinks.delivery import deliver
-from invoicing.settings import platform_settings
+from domain.settings import platform_settings
 from sinks.paypal import PayPalSettings, PayPalSink, to_paypal
 from tests.fakes.targets import paypal as fake_paypal
 from tests.support import deliver_once, sample_invoice, sink_under_test

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from sinks.delivery import deliver
-from invoicing.settings import platform_settings
+from domain.settings import platform_settings
 from sinks.paypal import PayPalSettings, PayPalSink, to_paypal
 from tests.fakes.targets import paypal as fake_paypal
 from tests.support import sample_invoice, sink_under_test

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from invoicing.errors import InvoiceRejected
+from domain.errors import InvoiceRejected
 from sinks.delivery import deliver
 from sinks.quickbooks import QuickBooksSink, request_id, to_quickbooks
 from tests.fakes.targets import quickbooks as fake_qbo

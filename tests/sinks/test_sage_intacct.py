@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoicing.errors import AuthError, InvoiceRejected
+from domain.errors import AuthError, InvoiceRejected
 from sinks.sage_intacct import SageIntacctSink
 from sinks.delivery import deliver
 from tests.fakes.target_base import Booked
@@ -64,7 +64,7 @@ async def test_token_is_refreshed_before_it_expires(fake: SageIntacctFake) -> No
     sink = make_sink()
     try:
         await sink.find_invoice(inv, inv["invoice_id"])
-        sink._auth().cache.expires_at = time.monotonic() + 30  # inside the refresh margin
+        sink.auth.cache.expires_at = time.monotonic() + 30  # inside the refresh margin
         await sink.find_invoice(inv, inv["invoice_id"])
     finally:
         await sink.close()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
+from domain.errors import AuthError, InvoiceRejected, RetriableSinkError
 from sinks.delivery import deliver
 from sinks.salesforce import SalesforceSink
 from tests.fakes.target_base import Booked, Reply, Req

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoicing.errors import AuthError, InvoiceRejected
+from domain.errors import AuthError, InvoiceRejected
 from sinks.delivery import deliver
 from sinks.sap import SapSink
 from tests.fakes.target_base import Booked

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from invoicing.errors import InvoiceRejected
+from domain.errors import InvoiceRejected
 from sinks.delivery import deliver
 from sinks.stripe import StripeSink, exact_groups, invoice_params, line_params
 from tests.fakes.targets import stripe as fake_stripe

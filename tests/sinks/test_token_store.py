@@ -7,9 +7,9 @@ from typing import Iterator
 import pytest
 from cryptography.fernet import Fernet
 
-from invoicing.errors import AuthError, ConfigError
-from invoicing.token_store import configure_token_store
-from sinks import auth
+from domain.errors import AuthError, ConfigError
+from infra.token_store import configure_token_store
+from infra import oauth as auth
 from sinks.xero import XeroSink
 from tests.fakes.targets import xero as fake_xero
 from tests.support import deliver_once, find_once, sample_invoice, sink_under_test

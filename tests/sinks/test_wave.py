@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoicing.errors import InvoiceRejected
+from domain.errors import InvoiceRejected
 from sinks.wave import WaveSink
 from tests.fakes.targets import wave as fake_wave
 from tests.support import create_once, deliver_once, sample_invoice, sink_under_test
@@ -70,7 +70,7 @@ async def test_zero_rated_lines_send_no_sales_tax_so_the_products_default_stays_
 
 
 def test_every_non_zero_rate_needs_a_sales_tax(fake: fake_wave.WaveFake, monkeypatch: pytest.MonkeyPatch) -> None:
-    from invoicing.samples.invoices import demo_reference
+    from demo.samples.invoices import demo_reference
 
     taxes = demo_reference().possible_taxes()
     assert make_sink().tax_mapping_gaps(taxes) == []

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoicing.errors import InvoiceRejected
+from domain.errors import InvoiceRejected
 from sinks.delivery import deliver
 from sinks.xero import XeroSink, to_xero_credit_note
 from tests.fakes.targets import xero as fake_xero

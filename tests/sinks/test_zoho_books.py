@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoicing.errors import AuthError, InvoiceRejected, RetriableSinkError
+from domain.errors import AuthError, InvoiceRejected, RetriableSinkError
 from sinks.delivery import deliver
 from sinks.zoho_books import ZohoBooksSink, to_zoho_credit_note
 from tests.fakes.targets._token_issuer import REFRESH, SECRET

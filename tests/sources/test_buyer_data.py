@@ -16,12 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
-from invoicing.codec import decode, encode
-from invoicing.errors import IgnoredEvent
-from invoicing.gateway import raw_event_record
-from invoicing.samples import SAMPLES
-from invoicing.samples.base import CUSTOMERS, customer_vat
-from sources.base import ThinEvent, party
+from domain.codec import decode, encode
+from domain.errors import IgnoredEvent
+from sources.records import raw_event_record
+from demo.samples import SAMPLES
+from demo.samples.base import CUSTOMERS, customer_vat
+from sources.base import ThinEvent
+from sources.canonical import party
 from tests.fakes.platform_api import FakePlatformAPI
 from tests.test_source_contract import PLATFORMS, SECRET, inbound, make_source
 

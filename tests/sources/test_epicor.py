@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from invoicing.errors import IgnoredEvent, PayloadError, SignatureError
-from invoicing.samples import epicor as samples
+from domain.errors import IgnoredEvent, PayloadError, SignatureError
+from demo.samples import epicor as samples
 from tests.test_source_contract import SECRET, inbound, make_source
 
 NOW = datetime.now(timezone.utc)

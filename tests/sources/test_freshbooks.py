@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from invoicing.broker import ensure_topics
-from invoicing.errors import FetchError, IgnoredEvent, SignatureError
-from invoicing.samples import freshbooks as sample
+from infra.broker import ensure_topics
+from domain.errors import FetchError, IgnoredEvent, SignatureError
+from demo.samples import freshbooks as sample
 from sources.base import InboundRequest
 from sources.freshbooks import FreshBooks, signing_message
 from tests.fakes.platform_api import FakePlatformAPI

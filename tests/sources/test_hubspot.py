@@ -10,9 +10,9 @@ import httpx
 import pytest
 from hubspot.utils.signature import Signature
 
-from invoicing.errors import FetchError, IgnoredEvent, SignatureError
-from invoicing.samples import hubspot as samples
-from invoicing.settings import platform_settings
+from domain.errors import FetchError, IgnoredEvent, SignatureError
+from demo.samples import hubspot as samples
+from domain.settings import platform_settings
 from sources.base import InboundRequest, ThinEvent
 from sources.hubspot import HubSpot
 from tests.fakes.platform_api import FakePlatformAPI
@@ -109,7 +109,7 @@ def test_a_batch_with_two_won_deals_gives_two_thin_events_and_a_stable_id(monkey
 
 
 def test_body_must_be_an_array(monkeypatch: pytest.MonkeyPatch) -> None:
-    from invoicing.errors import PayloadError
+    from domain.errors import PayloadError
 
     with pytest.raises(PayloadError):
         make(monkeypatch).describe(inbound(json.dumps(samples.stage_event(1, 42, "closedwon", 1)).encode(), {}))

@@ -5,8 +5,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from invoicing.errors import IgnoredEvent, PayloadError, SignatureError
-from invoicing.samples import infor as samples
+from domain.errors import IgnoredEvent, PayloadError, SignatureError
+from demo.samples import infor as samples
 from sources.base import InboundRequest
 from tests.test_source_contract import SECRET, inbound, make_source
 

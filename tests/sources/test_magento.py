@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from invoicing.errors import IgnoredEvent, SignatureError
-from invoicing.samples import magento as samples
+from domain.errors import IgnoredEvent, SignatureError
+from demo.samples import magento as samples
 from sources.base import InboundRequest
 from sources.magento import Magento
 from tests.fakes.platform_api import FakePlatformAPI

@@ -10,8 +10,8 @@ import httpx
 import jwt
 import pytest
 
-from invoicing.errors import FetchError, IgnoredEvent, SignatureError
-from invoicing.samples import monday as samples
+from domain.errors import FetchError, IgnoredEvent, SignatureError
+from demo.samples import monday as samples
 from sources.base import InboundRequest, ThinEvent
 from sources.monday import Monday
 from tests.fakes.platform_api import FakePlatformAPI

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from invoicing.errors import IgnoredEvent, PayloadError, SignatureError
-from invoicing.samples import netsuite as samples
+from domain.errors import IgnoredEvent, PayloadError, SignatureError
+from demo.samples import netsuite as samples
 from tests.test_source_contract import SECRET, inbound, make_source
 
 NOW = datetime.now(timezone.utc)

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.gateway import raw_event_record
-from invoicing.samples import odoo as samples
+from domain.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
+from sources.records import raw_event_record
+from demo.samples import odoo as samples
 from sources.base import InboundRequest, ThinEvent
 from tests.fakes.platform_api import FakePlatformAPI
 from tests.test_source_contract import SECRET, inbound, make_source

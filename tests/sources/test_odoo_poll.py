@@ -11,12 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from invoicing.codec import decode
-from invoicing.errors import FetchError
-from invoicing.exact import dumps_exact
-from invoicing.poller import Poller, PollCursor, pollable_sources
-from invoicing.samples import odoo as sample, settings_env
-from invoicing.settings import Settings, platform_settings
+from domain.codec import decode
+from domain.errors import FetchError
+from domain.exact import dumps_exact
+from sources.ingress.poller import Poller, pollable_sources
+from sources.polling import PollCursor
+from demo.samples import odoo as sample, settings_env
+from domain.settings import Settings, platform_settings
 from sources.base import ThinEvent
 from sources.odoo import Odoo, OdooSourceSettings
 from tests.fakes.target_base import FakeTarget, Reply, Req

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.samples import oracle_fusion as samples
+from domain.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
+from demo.samples import oracle_fusion as samples
 from sources.base import InboundRequest, ThinEvent
 from tests.fakes.platform_api import FakePlatformAPI
 from tests.test_source_contract import SECRET, inbound, make_source

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from invoicing.errors import FetchError, IgnoredEvent, SignatureError
-from invoicing.samples import paypal as samples
+from domain.errors import FetchError, IgnoredEvent, SignatureError
+from demo.samples import paypal as samples
 from sources.base import InboundRequest, ThinEvent
 from sources.paypal import PayPal, signed_message
 from tests.fakes.platform_api import FakePlatformAPI

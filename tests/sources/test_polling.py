@@ -1,4 +1,4 @@
-"""What every source that can also be polled (``transport = "both"``) must do, run once per platform.
+"""What every source that can also be polled (a `PollingSource` that is not ``always_polled``) must do, run once per platform.
 
 The pollers themselves run against the real broker in tests/sources/test_<platform>_poll.py.
 """
@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from invoicing.poller import pollable_sources
+from sources.ingress.poller import pollable_sources
+from sources.polling import PollingSource
 from sources.registry import SOURCES
 from tests.support import polling_source
 
@@ -17,5 +18,5 @@ SECRETS = {"odoo": "odoo-webhook-token-0123456789", "woocommerce": "wc-webhook-s
 @pytest.mark.parametrize("platform", sorted(SECRETS))
 def test_polling_is_off_by_default(platform: str, monkeypatch: pytest.MonkeyPatch) -> None:
     polling_source(platform, monkeypatch, SECRETS[platform], "http://127.0.0.1:9", poll=False)
-    assert SOURCES[platform].transport == "both"
+    assert issubclass(SOURCES[platform], PollingSource) and not SOURCES[platform].always_polled
     assert platform not in pollable_sources()

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from invoicing.errors import FetchError, IgnoredEvent, PayloadError
-from invoicing.samples import quickbooks as sample
+from domain.errors import FetchError, IgnoredEvent, PayloadError
+from demo.samples import quickbooks as sample
 from sources.base import InboundRequest
 from sources.quickbooks import QuickBooks, changes
 from tests.fakes.platform_api import FakePlatformAPI

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 import jwt
 import pytest
 
-from invoicing.errors import IgnoredEvent, PayloadError, SignatureError
-from invoicing.samples import sage_intacct as samples
+from domain.errors import IgnoredEvent, PayloadError, SignatureError
+from demo.samples import sage_intacct as samples
 from tests.test_source_contract import SECRET, inbound, make_source
 
 NOW = datetime.now(timezone.utc)

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from invoicing.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
-from invoicing.samples import sap as samples
-from invoicing.samples.base import CUSTOMERS
+from domain.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
+from demo.samples import sap as samples
+from demo.samples.base import CUSTOMERS
 from sources.base import ThinEvent
 from tests.fakes.platform_api import FakePlatformAPI
 from tests.support import source_from_env

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from invoicing.codec import decode, encode
-from invoicing.gateway import raw_event_record
-from invoicing.samples import shopify as samples
+from domain.codec import decode, encode
+from sources.records import raw_event_record
+from demo.samples import shopify as samples
 from tests.test_source_contract import SECRET, inbound, make_source
 
 NOW = datetime.now(timezone.utc)

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import stripe as stripe_sdk
 
-from invoicing.errors import IgnoredEvent, SignatureError
-from invoicing.samples import settings_env
-from invoicing.samples import stripe as samples
-from invoicing.settings import platform_settings
+from domain.errors import IgnoredEvent, SignatureError
+from demo.samples import settings_env
+from demo.samples import stripe as samples
+from domain.settings import platform_settings
 from sources.base import InboundRequest
 from sources.stripe import Stripe
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from invoicing.errors import FetchError, IgnoredEvent, SignatureError
-from invoicing.samples import trello as samples
+from domain.errors import FetchError, IgnoredEvent, SignatureError
+from demo.samples import trello as samples
 from sources.base import InboundRequest, ThinEvent
 from sources.trello import Trello
 from tests.fakes.platform_api import FakePlatformAPI

@@ -8,12 +8,13 @@ from typing import Any
 import httpx
 import pytest
 
-from invoicing.broker import ensure_topics
-from invoicing.codec import decode
-from invoicing.errors import FetchError, IgnoredEvent, SignatureError
-from invoicing.poller import Poller, PollCursor, pollable_sources
-from invoicing.samples import wave as sample
-from invoicing.settings import platform_settings
+from infra.broker import ensure_topics
+from domain.codec import decode
+from domain.errors import FetchError, IgnoredEvent, SignatureError
+from sources.ingress.poller import Poller, pollable_sources
+from sources.polling import PollCursor
+from demo.samples import wave as sample
+from domain.settings import platform_settings
 from sources.base import InboundRequest
 from sources.wave import Wave, WaveSettings
 from tests.fakes.wave_graphql import FakeWaveAPI

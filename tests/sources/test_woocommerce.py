@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from invoicing.broker import ensure_topics
-from invoicing.errors import FetchError, IgnoredEvent
-from invoicing.exact import dumps_exact
-from invoicing.samples import settings_env, woocommerce as sample
-from invoicing.settings import platform_settings
+from infra.broker import ensure_topics
+from domain.errors import FetchError, IgnoredEvent
+from domain.exact import dumps_exact
+from demo.samples import settings_env, woocommerce as sample
+from domain.settings import platform_settings
 from sources.base import InboundRequest
 from sources.woocommerce import WooCommerce, WooCommerceSettings
 from tests.fakes.platform_api import FakePlatformAPI

@@ -10,12 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from invoicing.codec import decode
-from invoicing.errors import FetchError
-from invoicing.exact import dumps_exact
-from invoicing.poller import Poller, PollCursor, pollable_sources
-from invoicing.samples import settings_env, woocommerce as sample
-from invoicing.settings import Settings
+from domain.codec import decode
+from domain.errors import FetchError
+from domain.exact import dumps_exact
+from sources.ingress.poller import Poller, pollable_sources
+from sources.polling import PollCursor
+from demo.samples import settings_env, woocommerce as sample
+from domain.settings import Settings
 from sources.base import InboundRequest, ThinEvent
 from sources.woocommerce import WooCommerce
 from tests.fakes.target_base import FakeTarget, Reply, Req

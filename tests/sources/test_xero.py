@@ -9,9 +9,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from invoicing.errors import FetchError, IgnoredEvent, SignatureError
-from invoicing.samples import settings_env, xero as sample
-from invoicing.settings import platform_settings
+from domain.errors import FetchError, IgnoredEvent, SignatureError
+from demo.samples import settings_env, xero as sample
+from domain.settings import platform_settings
 from sources.base import InboundRequest, ThinEvent
 from sources.xero import Xero
 from tests.fakes.platform_api import FakePlatformAPI

@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from invoicing.errors import IgnoredEvent, SignatureError
-from invoicing.exact import dumps_exact
-from invoicing.samples import settings_env, zoho_books as sample
-from invoicing.settings import platform_settings
+from domain.errors import IgnoredEvent, SignatureError
+from domain.exact import dumps_exact
+from demo.samples import settings_env, zoho_books as sample
+from domain.settings import platform_settings
 from sources.base import InboundRequest
 from sources.zoho_books import ZohoBooks, signing_string
 

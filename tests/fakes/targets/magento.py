@@ -25,7 +25,7 @@ from typing import Any
 
 import jsonschema
 
-from invoicing.money import amount_places
+from domain.money import amount_places
 from sinks.magento import booked_by_magento
 from tests.fakes.target_base import Booked, FakeTarget, Reply, Req
 

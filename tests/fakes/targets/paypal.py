@@ -22,7 +22,7 @@ from typing import Any
 
 import jsonschema
 
-from invoicing.money import amount_places
+from domain.money import amount_places
 from tests.fakes.target_base import Booked, FakeTarget, Reply, Req
 from tests.fakes.targets._token_issuer import SECRET, TokenIssuer
 

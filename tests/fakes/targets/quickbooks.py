@@ -28,7 +28,7 @@ from typing import Any
 
 from lxml import etree
 
-from invoicing.exact import dumps_exact
+from domain.exact import dumps_exact
 from tests.fakes.target_base import Booked, FakeTarget, Reply, Req
 from tests.fakes.targets._token_issuer import REFRESH, SECRET, TokenIssuer
 

@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl
 
 import stripe.params as sp
 
-from invoicing.money import minor_units
+from domain.money import minor_units
 from tests.fakes.target_base import Booked, FakeTarget, Reply, Req
 
 __all__ = ["StripeFake", "make_fake", "API_KEY", "check_params", "MODELS", "model_for", "tree"]

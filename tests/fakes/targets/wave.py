@@ -20,7 +20,7 @@ from typing import Any
 
 from graphql import GraphQLError, build_schema, graphql_sync
 
-from invoicing.money import amount_places
+from domain.money import amount_places
 from tests.fakes.target_base import Booked, FakeTarget, Reply, Req
 from tests.fakes.targets._token_issuer import REFRESH, SECRET, TokenIssuer
 

@@ -26,7 +26,7 @@ from typing import Any
 from xero_python.api_client import ModelFinder
 from xero_python.api_client.deserializer import deserialize
 
-from invoicing.exact import dumps_exact
+from domain.exact import dumps_exact
 from tests.fakes.target_base import Booked, FakeTarget, Reply, Req
 from tests.fakes.targets._token_issuer import SECRET, REFRESH, TokenIssuer
 

@@ -1,0 +1,361 @@
+"""`invoicing bench`: the pipeline against a plain-aiokafka baseline, on one broker, in one run.
+
+Three measurements, all from this run:
+
+1. **Pipeline throughput**: N signed Shopify events, already on the raw-events topic,
+   through one worker running the stream processors (normalise → bill → issue) until N
+   invoices are on the ``invoices`` topic. Sinks run in their own worker processes in
+   production (``--agents deliver,register_receipts``); documents are measured in 4.
+2. **Baseline throughput**: the same N raw events through one plain aiokafka
+   consume → decode → normalise → dedup → price and number → encode → produce loop,
+   with no Faust and no intermediate topics. The ratio pipeline / baseline is the
+   figure to watch (MISSION.md aims for ≥ 0.5).
+3. **Latency**: webhooks posted over HTTP to a gateway at a steady rate; for each,
+   the time from the gateway's 2xx to its invoice on the topic (p50, p99).
+4. **Documents**: PDF + UBL renderings per second on one core.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from domain.billing import build_draft, issue, series_for, unknown_customer
+from infra.broker import EmbeddedBroker, ensure_topics, free_port, wait_for_broker
+from domain.codec import decode, encode
+from sources.records import raw_event_record
+from infra.reference_store import publish_reference
+from demo.samples import shopify as shop
+from demo.samples.invoices import REFERENCE_FILE, demo_reference
+from domain.settings import PlatformSettings, Settings, load_settings
+from sources.base import InboundRequest
+from sources.shopify import Shopify
+
+__all__ = ["run_bench"]
+
+SECRET = "bench-secret"
+
+
+def _raw_events(count: int, offset: int) -> list[tuple[bytes, bytes]]:
+    """(key, encoded RawEvent) for *count* distinct Shopify orders, as the gateway would publish them."""
+    src = Shopify(PlatformSettings(secret=None))
+    at = datetime.now(timezone.utc)
+    out = []
+    for n in range(offset, offset + count):
+        req = shop.order(n, random.Random(n), SECRET, at).requests[-1]
+        inbound = InboundRequest(method="POST", path=req.path, query="",
+                                 headers={k.lower(): v for k, v in req.headers.items()}, body=req.body)
+        info = src.describe(inbound)
+        out.append((f"shopify:{info.event_id}".encode(), encode("raw_event", raw_event_record("shopify", info, inbound, src))))
+    return out
+
+
+async def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, enable_idempotence=False,
+                                max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send(topic, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _count_until(bootstrap: str, topic: str, want: int, timeout: float,
+                       arrivals: dict[bytes, float] | None = None) -> tuple[int, float]:
+    """Read *topic* from the start until *want* distinct keys; returns (count, time of the last)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+                                fetch_max_wait_ms=20)
+    await consumer.start()
+    keys: set[bytes] = set()
+    last = time.perf_counter()
+    deadline = time.monotonic() + timeout
+    try:
+        while len(keys) < want and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=100)
+            now = time.perf_counter()
+            for msgs in batch.values():
+                for m in msgs:
+                    if m.key not in keys:
+                        keys.add(m.key)
+                        last = now
+                        if arrivals is not None:
+                            arrivals[m.key] = time.time()
+    finally:
+        await consumer.stop()
+    return len(keys), last
+
+
+def _start_worker(settings: Settings, bootstrap: str, out: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "INVOICING_TOPIC_PREFIX": settings.topic_prefix,
+           "INVOICING_APP_ID": settings.app_id, "INVOICING_REBALANCE_TIMEOUT": "3", "INVOICING_METRICS_PORT": "0",
+           "INVOICING_PARTITIONS": str(settings.partitions), "INVOICING_OUTPUT_DIR": str(out),
+           "INVOICING_SHOPIFY_SECRET": SECRET, "INVOICING_DEFAULT_TARGETS": "[]",
+           "INVOICING_REGISTER_RECEIPTS": "false", "INVOICING_LINGER_MS": "5",
+           "INVOICING_AGENTS": '["normalise","bill","cycles","issue"]'}
+    return subprocess.Popen([sys.executable, "-m", "invoicing", "worker"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(out / f"worker-{settings.app_id}.log", "wb"), start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+async def _bench_settings(bootstrap: str, tag: str) -> Settings:
+    settings = load_settings(bootstrap=bootstrap, topic_prefix=f"bench-{tag}.", app_id=f"bench-{tag}", partitions=1)
+    await ensure_topics(settings, bootstrap)
+    await publish_reference(settings, bootstrap, _bench_reference())
+    return settings
+
+
+def _bench_reference() -> Path:
+    """The demo reference data with no delivery targets: the benchmark stops at the invoices topic."""
+    import yaml
+
+    data = yaml.safe_load(REFERENCE_FILE.read_text())
+    data["defaults"]["targets"] = []
+    for c in data["customers"]:
+        c["targets"] = []
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-reference-{os.getpid()}.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+async def _warm_up(settings: Settings, bootstrap: str) -> None:
+    """One event through the worker so group join and recovery are not timed."""
+    await _produce(bootstrap, settings.topic("invoicing.raw-events"), _raw_events(1, 9_999_999))
+    got, _ = await _count_until(bootstrap, settings.topic("invoices"), 1, timeout=90)
+    if not got:
+        raise RuntimeError("the worker did not produce the warm-up invoice within 90 s")
+
+
+async def pipeline_throughput(bootstrap: str, events: int, out: Path) -> float:
+    settings = await _bench_settings(bootstrap, "pipe-" + uuid.uuid4().hex[:6])
+    worker = _start_worker(settings, bootstrap, out)
+    try:
+        await _warm_up(settings, bootstrap)
+        records = _raw_events(events, 0)
+        start = time.perf_counter()
+        await _produce(bootstrap, settings.topic("invoicing.raw-events"), records)
+        got, last = await _count_until(bootstrap, settings.topic("invoices"), events + 1, timeout=600)
+        if got < events + 1:
+            raise RuntimeError(f"pipeline produced {got - 1} of {events} invoices")
+        return events / (last - start)
+    finally:
+        _stop(worker)
+
+
+async def baseline_throughput(bootstrap: str, events: int) -> float:
+    """Plain aiokafka: consume raw → decode → normalise → dedup → price/number → encode → produce."""
+    settings = load_settings(bootstrap=bootstrap, topic_prefix=f"bench-base-{uuid.uuid4().hex[:6]}.", partitions=1)
+    await ensure_topics(settings, bootstrap)
+    records = _raw_events(events, 0)
+    await _produce(bootstrap, settings.topic("invoicing.raw-events"), records)
+    ref = demo_reference()
+    src = Shopify(PlatformSettings(secret=None))
+    consumer = AIOKafkaConsumer(settings.topic("invoicing.raw-events"), bootstrap_servers=bootstrap,
+                                group_id=f"bench-base-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest",
+                                enable_auto_commit=False, max_poll_records=500)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, enable_idempotence=False)
+    await consumer.start()
+    await producer.start()
+    seen: set[str] = set()
+    counters: dict[str, int] = {}
+    done = 0
+    out_topic = settings.topic("invoices")
+    start = time.perf_counter()
+    try:
+        while done < events:
+            batch = await consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                for m in msgs:
+                    raw = decode("raw_event", m.value)
+                    for order in src.normalise(raw):
+                        assert isinstance(order, dict)
+                        done += 1
+                        if order["event_key"] in seen:
+                            continue
+                        seen.add(order["event_key"])
+                        cust = ref.find_customer(order["customer_ref"], order["customer"]["email"]) or unknown_customer(order)
+                        seller = ref.seller_for(cust)
+                        draft = build_draft([order], customer=cust, seller=seller, reference=ref,
+                                            trigger=order["trigger"], targets=[])
+                        series = series_for(seller, "INVOICE")
+                        counters[series] = counters.get(series, 0) + 1
+                        inv = issue(draft, sequence=counters[series], issued_at=datetime.now(timezone.utc), seller=seller)
+                        await producer.send(out_topic, encode("invoice", inv), key=inv["invoice_id"].encode())
+            if batch:
+                await consumer.commit()
+        await producer.flush()
+        return events / (time.perf_counter() - start)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def latency(bootstrap: str, rate: float, seconds: float, out: Path) -> dict[str, float]:
+    settings = await _bench_settings(bootstrap, "lat-" + uuid.uuid4().hex[:6])
+    worker = _start_worker(settings, bootstrap, out)
+    port = free_port()
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "INVOICING_TOPIC_PREFIX": settings.topic_prefix,
+           "INVOICING_SHOPIFY_SECRET": SECRET}
+    gateway = subprocess.Popen([sys.executable, "-m", "invoicing", "gateway", "--host", "127.0.0.1", "--port", str(port)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        await _warm_up(settings, bootstrap)
+        # enough connections that the client never limits the offered rate; a request the gateway does not
+        # answer in time counts as rejected (the run reports it), it does not end the run
+        limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, limits=limits) as client:
+            for _ in range(100):
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            count = max(1, int(rate * seconds))
+            at = datetime.now(timezone.utc)
+            reqs = [shop.order(n, random.Random(n), SECRET, at).requests[-1] for n in range(20_000, 20_000 + count)]
+            accepted: dict[str, float] = {}
+            answer_s: list[float] = []
+            rejected = 0
+            arrivals: dict[bytes, float] = {}
+            reader = asyncio.ensure_future(_count_until(bootstrap, settings.topic("invoices"), count + 1,
+                                                        timeout=seconds + 60, arrivals=arrivals))
+
+            async def post(req: Any) -> None:
+                nonlocal rejected
+                sent = time.perf_counter()
+                try:
+                    r = await client.post(req.path, content=req.body, headers=dict(req.headers))
+                except httpx.HTTPError:
+                    rejected += 1
+                    return
+                if r.status_code == 200:
+                    accepted[req.headers["X-Shopify-Event-Id"]] = time.time()
+                    answer_s.append(time.perf_counter() - sent)
+                else:
+                    rejected += 1
+
+            tasks = []
+            t0 = time.perf_counter()
+            for i, req in enumerate(reqs):
+                delay = t0 + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.ensure_future(post(req)))
+            offered_s = time.perf_counter() - t0
+            await asyncio.gather(*tasks)
+            answered_s = time.perf_counter() - t0
+            await reader
+        lat: list[float] = []
+        ids = _invoice_ids_by_event(reqs)
+        for event_id, ok_at in accepted.items():
+            seen_at = arrivals.get(ids[event_id])
+            if seen_at is not None:
+                lat.append(max(0.0, seen_at - ok_at))
+        lat.sort()
+        if not lat:
+            raise RuntimeError("no invoice arrived in the latency run")
+        answer_s.sort()
+        return {"rate": rate, "events": count, "measured": len(lat), "rejected": rejected,
+                # what the client managed to offer, and the rate at which the gateway answered them
+                "offered_per_s": round(count / max(offered_s, 1e-9), 1),
+                "answered_per_s": round(len(accepted) / max(answered_s, 1e-9), 1),
+                "p50_ms": _percentile_ms(lat, 0.5), "p99_ms": _percentile_ms(lat, 0.99),
+                "http_p99_ms": _percentile_ms(answer_s, 0.99)}
+    finally:
+        _stop(gateway)
+        _stop(worker)
+
+
+def _percentile_ms(sorted_s: list[float], q: float) -> float:
+    return round(1000 * sorted_s[min(len(sorted_s) - 1, int(len(sorted_s) * q))], 1) if sorted_s else float("nan")
+
+
+def _invoice_ids_by_event(reqs: list[Any]) -> dict[str, bytes]:
+    from domain.billing import invoice_id_for
+
+    out = {}
+    for req in reqs:
+        doc = json.loads(req.body)
+        out[req.headers["X-Shopify-Event-Id"]] = invoice_id_for([f"shopify:{doc['id']}"]).encode()
+    return out
+
+
+async def _bench(args: argparse.Namespace) -> dict[str, Any]:
+    from demo.documents_bench import documents_per_second
+
+    broker = None
+    bootstrap = args.bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        broker = EmbeddedBroker(port=free_port()).start()
+        bootstrap = broker.bootstrap
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"invoicing-bench-{os.getpid()}"
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        await wait_for_broker(bootstrap)
+
+        def say(message: str) -> None:
+            if not args.json:
+                print(message, file=sys.stderr, flush=True)
+
+        say(f"baseline: plain aiokafka, {args.events} events ...")
+        base = await baseline_throughput(bootstrap, args.events)
+        say(f"pipeline: Faust worker, {args.events} events ...")
+        pipe = await pipeline_throughput(bootstrap, args.events, out)
+        say(f"latency: {args.rate:g} events/s over HTTP for {args.latency_seconds:g} s ...")
+        lat = await latency(bootstrap, args.rate, args.latency_seconds, out)
+        say("documents: PDF + UBL on one core ...")
+        docs = documents_per_second(2.0)
+    finally:
+        if broker is not None:
+            broker.stop()
+    return {
+        "broker": "embedded" if broker is not None else bootstrap,
+        "events": args.events,
+        "pipeline_events_per_s": round(pipe, 1),
+        "baseline_events_per_s": round(base, 1),
+        "ratio": round(pipe / base, 3),
+        "latency": lat,
+        "documents": docs,
+    }
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    result = asyncio.run(_bench(args))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print("=== invoicing bench (one run, one broker) ===")
+    print(f"broker:                 {result['broker']}")
+    print(f"pipeline:               {result['pipeline_events_per_s']} events/s ({result['events']} events)")
+    print(f"plain aiokafka baseline: {result['baseline_events_per_s']} events/s (same decode/dedup/price/encode work)")
+    print(f"ratio pipeline/baseline: {result['ratio']}")
+    lat = result["latency"]
+    print(f"latency at {lat['rate']:g}/s:      p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms "
+          f"(gateway 2xx → invoice on topic, {lat['measured']} events)")
+    print(f"  offered {lat['offered_per_s']}/s, gateway answered {lat['answered_per_s']}/s "
+          f"(HTTP p99 {lat['http_p99_ms']} ms), {lat['rejected']} not accepted")
+    d = result["documents"]
+    print(f"documents per core:     {d['pdf_and_ubl_per_second']} PDF+UBL/s (PDF {d['pdf_ms']} ms, UBL {d['ubl_ms']} ms)")
+    return 0

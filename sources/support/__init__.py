@@ -1,0 +1,1 @@
+"""Helpers the source connectors share: webhook signatures, fetching, CloudEvents, remote keys, safe XML, country names."""
