@@ -103,8 +103,13 @@ class Wave(Source, PollingSource):
 
     def _order(self, raw: Mapping[str, Any], node: dict[str, Any], trigger: str) -> OrderEvent:
         lines = []
-        for item in node["items"]:
+        items = node["items"]
+        if not isinstance(items, list):
+            raise PayloadError(f"the Wave invoice's items should be a list of lines, not {str(items)[:60]!r}")
+        for item in items:
             taxes = item.get("taxes") or []
+            if not isinstance(taxes, list):
+                raise PayloadError(f"a line's taxes in the Wave invoice should be a list, not {str(taxes)[:60]!r}")
             rate = (taxes[0].get("salesTax") or {}).get("rate") if len(taxes) == 1 else None
             product = item.get("product") or {}
             lines.append(order_line(item.get("description") or product.get("name") or "", item["quantity"], item["price"],

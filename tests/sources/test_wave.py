@@ -147,3 +147,22 @@ def test_cursor_roundtrip() -> None:
     c = PollCursor().advance(T0, "a").advance(T0, "b").advance(T0 - timedelta(seconds=1), "old")
     assert c == PollCursor.from_json(c.to_json())
     assert not c.is_new(T0, "a") and c.is_new(T0, "c") and not c.is_new(T0 - timedelta(seconds=5), "z")
+
+
+@pytest.mark.parametrize("field, value", [("items", True), ("taxes", True), ("taxes", "19%")])
+def test_a_malformed_line_list_is_refused_in_plain_words(monkeypatch: pytest.MonkeyPatch, field: str, value: Any) -> None:
+    """Found by the gateway fuzzing: a non-list where Wave sends a list was told as "object of type 'bool' has no len()"."""
+    import json
+
+    from domain.errors import PayloadError
+
+    node = _node(1)
+    if field == "items":
+        node["items"] = value
+    else:
+        node["items"][0]["taxes"] = value
+    raw = {"platform": "wave", "event_type": "invoice.PAID", "received_at": datetime.now(timezone.utc),
+           "body": json.dumps(node).encode()}
+    with pytest.raises(PayloadError, match="should be a list") as refused:
+        _source(monkeypatch).normalise(raw)
+    assert "len()" not in str(refused.value) and "bool" not in str(refused.value)
