@@ -9,7 +9,6 @@ console read it here too.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Collection
 

@@ -6,7 +6,7 @@ from typing import Iterable
 import httpx
 
 from domain.errors import PipelineError
-from domain.settings import Settings, platform_env_prefix, platform_settings
+from domain.settings import Settings, platform_settings
 from sinks.base import Sink
 from sinks.folder import FolderSink
 from sinks.magento import MagentoSink

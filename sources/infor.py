@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, ClassVar, Mapping
+from typing import Any, Mapping
 from xml.etree.ElementTree import Element
 
 from domain.errors import IgnoredEvent, PayloadError

@@ -28,7 +28,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Mapping
+from typing import Any, Mapping
 
 import httpx
 from pydantic import Field

@@ -26,7 +26,7 @@ subscribes to the Order Management event and forwards a small JSON we define
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Mapping
+from typing import Any, Mapping
 
 import httpx
 

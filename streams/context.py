@@ -8,7 +8,6 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
-import faust
 import httpx
 from faust.types import EventT
 

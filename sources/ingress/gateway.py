@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Mapping
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
@@ -37,7 +35,7 @@ from domain.logsafe import printable
 from domain.metrics import WEBHOOK_LATENCY, WEBHOOKS
 from domain.settings import MAX_EVENT_ID_BYTES, Settings
 from domain.topics import Topics
-from sources.records import raw_event_record, redact_url
+from sources.records import raw_event_record
 from sources.base import EventInfo, InboundRequest, Reply, Source
 from sources.registry import SOURCES
 

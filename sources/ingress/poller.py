@@ -24,21 +24,17 @@ and `PollOptions` the settings it reads (``INVOICING_<PLATFORM>_POLL``, ``_POLL_
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
+from typing import Any, Mapping
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from pydantic import Field
 
 from domain.codec import encode
-from domain.errors import IgnoredEvent, PayloadError, PipelineError, SourceError
-from domain.settings import PlatformSettings, Settings
+from domain.errors import PipelineError, SourceError
+from domain.settings import Settings
 from domain.topics import Topics
-from sources.polling import PollBatch, PollCursor, PollingSource
+from sources.polling import PollCursor, PollingSource
 from sources.registry import SOURCES
 
 __all__ = ["CursorStore", "Poller", "pollable_sources"]

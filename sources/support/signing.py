@@ -5,10 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
-from typing import Any
 
-from domain.errors import SignatureError
 from sources.base import InboundRequest, Source
 
 __all__ = ["TIMESTAMPED_HEADERS", "verify_timestamped_request", "hmac_digest", "constant_time_equal", "body_digest"]
