@@ -14,7 +14,7 @@
   mapping cannot carry without changing the totals.
 
 Lives outside ``sinks/`` because every module there must be a registered connector
-(tests/test_sink_contract.py).
+(tests/sinks/test_contract.py).
 """
 from __future__ import annotations
 

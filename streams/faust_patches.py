@@ -1,7 +1,7 @@
 """Corrections to faust-streaming 0.15 that at-least-once processing depends on.
 
 Each patch replaces one method, says what goes wrong without it, and is applied once
-(``apply``) before the App is built. ``tests/test_faust_patches.py`` checks that the
+(``apply``) before the App is built. ``tests/streams/test_faust_patches.py`` checks that the
 patched methods are still the ones this module was written against, so a Faust upgrade
 that changes them fails a test instead of silently dropping a correction.
 

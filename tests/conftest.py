@@ -14,6 +14,7 @@ import pytest
 
 from infra.broker import EmbeddedBroker, ensure_topics, free_port
 from domain.settings import Settings
+from tests.register_fixtures import register_settings  # noqa: F401  (a fixture, shared by tests/sinks and tests/streams)
 from tests.support import unique_settings
 
 

@@ -129,3 +129,34 @@ def test_the_check_sees_a_cycle(tmp_path: Path) -> None:
     copy = tmp_path / "tax.py"
     copy.write_text(mods["domain.tax"].read_text() + "\ndef f():\n    from domain import billing\n")
     assert any({"domain.tax", "domain.billing"} <= set(c) for c in cycles(imports({**mods, "domain.tax": copy})))
+
+
+#: folders of tests/ that are no package of the code: the platforms' stand-ins, and deploy/'s checks
+TEST_ONLY = {"fakes", "deploy"}
+#: whole-tree checks, the only test modules at the top of tests/
+WHOLE_TREE = {"test_layers.py", "test_packaging.py"}
+
+
+def misplaced_tests(tests: Path = REPO / "tests", code: Path = REPO) -> list[str]:
+    """Test folders that mirror no package (tests/sinks/register ↔ sinks/register), and test modules at
+    the top that are not whole-tree checks."""
+    bad = [f"tests/{p.name}" for p in tests.glob("test_*.py") if p.name not in WHOLE_TREE]
+    for folder in tests.rglob("*"):
+        rel = folder.relative_to(tests)
+        if not folder.is_dir() or "__pycache__" in rel.parts or rel.parts[0] in TEST_ONLY:
+            continue
+        if not (code / rel).is_dir():
+            bad.append(f"tests/{rel}")
+    return sorted(bad)
+
+
+def test_tests_mirror_the_layout() -> None:
+    assert misplaced_tests() == []
+
+
+def test_the_mirror_check_sees_a_misplaced_test(tmp_path: Path) -> None:
+    (tmp_path / "tests" / "billing").mkdir(parents=True)
+    (tmp_path / "tests" / "test_e2e.py").write_text("")
+    (tmp_path / "tests" / "sinks").mkdir()
+    (tmp_path / "sinks").mkdir()
+    assert misplaced_tests(tmp_path / "tests", tmp_path) == ["tests/billing", "tests/test_e2e.py"]

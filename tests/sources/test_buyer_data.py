@@ -1,6 +1,6 @@
 """Every platform's sample orders give a buyer an EN 16931 invoice can carry (issue #11, part 1).
 
-Each sample order of each platform is run the way `tests/test_source_contract.py` runs one:
+Each sample order of each platform is run the way `tests/sources/test_contract.py` runs one:
 verified, described, put through the raw-event codec, normalised and, for thin events, fetched
 from the loopback stand-in that serves the platform's documented answers. The buyer of every
 order event must have a name, an address line, a city, a postal code and an ISO 3166 alpha-2
@@ -24,7 +24,7 @@ from demo.samples.base import CUSTOMERS, customer_vat
 from sources.base import ThinEvent
 from sources.canonical import party
 from tests.fakes.platform_api import FakePlatformAPI
-from tests.test_source_contract import PLATFORMS, SECRET, inbound, make_source
+from tests.sources.test_contract import PLATFORMS, SECRET, inbound, make_source
 
 #: platforms whose documents hold the buyer's VAT id (a standard field, or the custom field/column
 #: the source is configured with); the others have no such field and must not invent one

@@ -8,7 +8,7 @@ import pytest
 from domain.errors import IgnoredEvent, PayloadError, SignatureError
 from demo.samples import infor as samples
 from sources.base import InboundRequest
-from tests.test_source_contract import SECRET, inbound, make_source
+from tests.sources.test_contract import SECRET, inbound, make_source
 
 NOW = datetime.now(timezone.utc)
 

@@ -14,7 +14,7 @@ from sources.records import raw_event_record
 from demo.samples import odoo as samples
 from sources.base import InboundRequest, ThinEvent
 from tests.fakes.platform_api import FakePlatformAPI
-from tests.test_source_contract import SECRET, inbound, make_source
+from tests.sources.test_contract import SECRET, inbound, make_source
 
 NOW = datetime.now(timezone.utc)
 

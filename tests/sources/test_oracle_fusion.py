@@ -13,7 +13,7 @@ from domain.errors import FetchError, IgnoredEvent, PayloadError, SignatureError
 from demo.samples import oracle_fusion as samples
 from sources.base import InboundRequest, ThinEvent
 from tests.fakes.platform_api import FakePlatformAPI
-from tests.test_source_contract import SECRET, inbound, make_source
+from tests.sources.test_contract import SECRET, inbound, make_source
 
 NOW = datetime.now(timezone.utc)
 

@@ -15,7 +15,7 @@ from demo.samples.base import CUSTOMERS
 from sources.base import ThinEvent
 from tests.fakes.platform_api import FakePlatformAPI
 from tests.support import source_from_env
-from tests.test_source_contract import SECRET, inbound, make_source
+from tests.sources.test_contract import SECRET, inbound, make_source
 
 NOW = datetime.now(timezone.utc)
 

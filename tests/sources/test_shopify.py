@@ -11,7 +11,7 @@ import pytest
 from domain.codec import decode, encode
 from sources.records import raw_event_record
 from demo.samples import shopify as samples
-from tests.test_source_contract import SECRET, inbound, make_source
+from tests.sources.test_contract import SECRET, inbound, make_source
 
 NOW = datetime.now(timezone.utc)
 

@@ -1,6 +1,6 @@
 """streams.acking: each record reaches the agent once, in offset order, even when the consumer loses some.
 
-A real Faust worker on the real broker (`tests/guard_app.py`) loses records the way Faust did (its
+A real Faust worker on the real broker (`tests/streams/guard_app.py`) loses records the way Faust did (its
 stream queue emptied while the consumer had moved past them); the guard reads them again.
 Without the guard the same fault loses them, which shows the fault is real.
 """
@@ -44,7 +44,7 @@ async def topic_with_records(bootstrap: str, n: int) -> str:
 
 def run_app(bootstrap: str, topic: str, out: Path, fault: str, *flags: str) -> subprocess.Popen[bytes]:
     log = open(out.with_suffix(".log"), "ab")
-    return subprocess.Popen([sys.executable, "-m", "tests.guard_app", bootstrap, topic, str(out), fault, str(RECORDS), *flags],
+    return subprocess.Popen([sys.executable, "-m", "tests.streams.guard_app", bootstrap, topic, str(out), fault, str(RECORDS), *flags],
                             cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
 

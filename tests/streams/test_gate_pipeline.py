@@ -31,7 +31,7 @@ from demo.samples import sage_intacct as sage
 from demo.samples import shopify as shop
 from demo.samples import stripe as stripe_samples
 from tests.support import WorkerProcess, read_topic, running_gateway, source_from_env, wait_until
-from tests.test_pipeline_e2e import check_numbering, invoices_on_topic, post_all, prepare
+from tests.streams.test_pipeline_e2e import check_numbering, invoices_on_topic, post_all, prepare
 
 pytestmark = pytest.mark.slow
 SECRET = "gate-secret"

@@ -1,7 +1,7 @@
-"""A Faust worker with one agent, for tests/test_offset_guard.py: it reads a one-partition topic through
+"""A Faust worker with one agent, for tests/streams/test_offset_guard.py: it reads a one-partition topic through
 ``streams.acking.processed_events`` and appends each processed offset to a file.
 
-    python -m tests.guard_app BOOTSTRAP TOPIC OUT_FILE FAULT END [unguarded] [batches]
+    python -m tests.streams.guard_app BOOTSTRAP TOPIC OUT_FILE FAULT END [unguarded] [batches]
 
 FAULT reproduces how Faust lost records: the consumer fetched them and moved its position past
 them, but they never reached the stream. Here the first delivery of offsets 6 to END - 1 is

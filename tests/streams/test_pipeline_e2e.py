@@ -30,7 +30,7 @@ from pydantic import SecretStr
 from sources.canonical import order_event, order_line, party
 from sources.shopify import Shopify
 from schemas import SCHEMA_DIR
-from tests.test_schemas import STANDALONE_DECODER
+from tests.schemas.test_schemas import STANDALONE_DECODER
 from tests.support import REPO, WorkerProcess, read_topic, running_gateway, unique_settings, wait_until
 
 pytestmark = pytest.mark.slow

@@ -52,7 +52,7 @@ async def test_a_clean_pass_parks_nothing() -> None:
     assert p.letters == []
 
 
-# -- OffsetGuard decisions (the real-broker behaviour is in tests/test_offset_guard.py) -------------
+# -- OffsetGuard decisions (the real-broker behaviour is in tests/streams/test_offset_guard.py) -------------
 
 from streams.acking import OffsetGuard, Verdict  # noqa: E402
 

@@ -16,7 +16,7 @@ from sinks.register import get_by_number, open_register, row_counts
 from domain.settings import Settings
 from sinks.delivery import deliver
 from sinks.email import EmailSettings, EmailSink, message_id_for
-from tests.records.smtp_server import Inbox, start_server, tls_files
+from tests.fakes.smtp_server import Inbox, start_server, tls_files
 from tests.support import sample_invoice
 
 SENDER = "billing@kompressor.example"

@@ -2,8 +2,8 @@
 
 A Faust upgrade that changes one of them fails here, so the patch is reviewed (kept, adapted or
 dropped) instead of silently replacing code it no longer matches. The behaviour the patches give
-is proven on the real broker by tests/test_pipeline_e2e.py (a killed worker restarted with
-events waiting loses none of them) and tests/test_offset_guard.py.
+is proven on the real broker by tests/streams/test_pipeline_e2e.py (a killed worker restarted with
+events waiting loses none of them) and tests/streams/test_offset_guard.py.
 """
 from __future__ import annotations
 

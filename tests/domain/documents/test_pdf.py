@@ -11,7 +11,7 @@ from pypdf import PdfReader
 from domain.documents import document_hashes, render_facturx, render_pdf
 from demo.documents_bench import documents_per_second
 from domain.documents.pdf import cjk_font_embedded, money_text, price_text, quantity_text
-from tests.documents.conftest import SAMPLES, long_invoice
+from tests.domain.documents.conftest import SAMPLES, long_invoice
 from tests.support import sample_invoice
 
 WORDING = {"AE": "Reverse charge", "K": "Intra-Community supply", "G": "Export outside the EU",

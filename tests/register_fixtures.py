@@ -1,4 +1,4 @@
-"""Fixtures for the invoice register and the e-mail sink.
+"""The register fixture (imported by tests/conftest.py): used by the register, e-mail sink and receipts tests.
 
 The register runs against SQLite (a file in tmp_path) and the real PostgreSQL named by
 ``REGISTER_TEST_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/test``), each

@@ -23,7 +23,7 @@ from demo.samples import shopify as shop
 from domain.settings import Settings
 from tests.support import REPO, WorkerProcess, read_topic, running_gateway, sample_invoice, source_from_env, \
     unique_settings, wait_until
-from tests.test_pipeline_e2e import REFERENCE, post_all
+from tests.streams.test_pipeline_e2e import REFERENCE, post_all
 
 SECRET = "setup-secret"
 

@@ -3,7 +3,7 @@
 Every refusal names the field and the value in a clerk's words and says what to do; no exception
 class names. The drafts are the demo's own (built as the bill agent builds them), then broken
 in exactly one place. The pipeline-level outcomes (parked, no number spent, consecutive numbers,
-replay after the fix) are in tests/test_gate_pipeline.py.
+replay after the fix) are in tests/streams/test_gate_pipeline.py.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from domain.documents._fields import PEPPOL_EAS, peppol_endpoint
 from domain.documents.ubl import CUSTOMIZATION_ID, EN16931_CUSTOMIZATION_ID, PROFILE_ID
 from domain.documents.validate import (ValidationFailed, check_cii, rule_file, run_rules, validate_cii,
                                           validate_ubl)
-from tests.documents.conftest import SAMPLES, UNKNOWN_BUYERS, long_invoice
+from tests.domain.documents.conftest import SAMPLES, UNKNOWN_BUYERS, long_invoice
 from tests.support import sample_invoice
 
 DOC_TYPES = ("INVOICE", "CREDIT_NOTE")
