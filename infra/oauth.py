@@ -16,7 +16,7 @@ import httpx
 
 from domain.errors import AuthError, RetriableSinkError
 from infra.token_store import token_store
-from infra.http import retry_after_seconds
+from infra.http import retry_after_seconds, why_unreachable
 
 __all__ = ["TokenCache", "OAuth2ClientCredentials", "OAuth2RefreshToken", "OAuth2Password", "StaticBearer", "token_cache"]
 
@@ -84,7 +84,7 @@ class _OAuth2(httpx.Auth):
             try:
                 r = await client.post(self.token_url, data=data, auth=auth or httpx.USE_CLIENT_DEFAULT, headers={"Accept": "application/json"})
             except httpx.HTTPError as exc:
-                raise RetriableSinkError(f"token endpoint {self.token_url} unreachable: {type(exc).__name__}") from None
+                raise RetriableSinkError(f"token endpoint {self.token_url} unreachable: {why_unreachable(exc)}") from None
             finally:
                 if self._client is None:
                     await client.aclose()

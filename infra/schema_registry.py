@@ -14,6 +14,7 @@ import httpx
 from domain.codec import configure_registry_ids
 from domain.errors import ConfigError
 from domain.topics import Topics
+from infra.http import why_unreachable
 
 __all__ = ["SUBJECT_SCHEMAS", "register_schemas"]
 
@@ -43,7 +44,7 @@ async def register_schemas(url: str, topics: Topics, client: httpx.AsyncClient |
                 r = await http.post(f"{url.rstrip('/')}/subjects/{subject}/versions", json=body,
                                     headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
             except httpx.HTTPError as exc:
-                raise ConfigError(f"schema registry {url} unreachable: {type(exc).__name__}") from None
+                raise ConfigError(f"schema registry {url} unreachable: {why_unreachable(exc)}") from None
             if r.status_code >= 400:
                 raise ConfigError(f"schema registry refused {subject}: HTTP {r.status_code}: {r.text[:300]}")
             schema_id = int(r.json()["id"])

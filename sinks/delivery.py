@@ -28,6 +28,7 @@ import httpx
 from domain.errors import AuthError, FatalSinkError, RetriableSinkError, SinkError
 from domain.metrics import DELIVERIES, DELIVERY_LATENCY
 from domain.settings import Settings
+from infra.http import why_unreachable
 from sinks.base import InvoiceRef, Sink, original_of
 from sinks.resilience import CircuitOpen, guard_for
 
@@ -99,10 +100,10 @@ async def deliver(sink: Sink, invoice: Mapping[str, Any], settings: Settings) ->
                 return DeliveryResult("PARKED", attempts, detail=f"{why}: {exc}")
             except RetriableSinkError as exc:
                 last = exc
-            except (asyncio.TimeoutError, httpx.TimeoutException) as exc:
+            except (asyncio.TimeoutError, httpx.TimeoutException):
                 last = RetriableSinkError(f"the target timed out after {settings.sink_timeout}s")
             except httpx.TransportError as exc:
-                last = RetriableSinkError(f"connection failed: {exc or 'the target did not answer'}")
+                last = RetriableSinkError(f"connection failed: {why_unreachable(exc)}")
             except (httpx.HTTPError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
                 # an answer that is not the platform's documented shape (a proxy's HTML page, a cut body)
                 last = RetriableSinkError(f"the target's answer is not in its documented shape: {str(exc)[:200]}")

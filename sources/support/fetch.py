@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from infra.http import why_unreachable
 from sources.support.payload import parse_json
 from domain.errors import ConfigError, FetchError, PayloadError, SinkError
 from domain.settings import PlatformSettings
@@ -110,7 +111,7 @@ async def fetch_json(client: httpx.AsyncClient, platform: str, method: str, url:
         resp = await client.request(method, url, headers=dict(headers or {}), params=params, json=json,
                                     data=data, auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT)
     except httpx.HTTPError as exc:
-        raise FetchError(f"{where}: {type(exc).__name__}", retriable=True) from None
+        raise FetchError(f"{where}: {why_unreachable(exc)}", retriable=True) from None
     except SinkError as exc:  # the token endpoint (infra.oauth raises sink errors)
         raise FetchError(f"{platform} API token: {exc}", retriable=True) from None
     except ConfigError as exc:
