@@ -24,6 +24,7 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -36,7 +37,7 @@ from domain.errors import ConfigError
 from domain.settings import Settings
 from domain.topics import Topics
 
-__all__ = ["EmbeddedBroker", "free_port", "ensure_topics", "wait_for_broker", "EPOCH_TOPIC", "epoch_topic",
+__all__ = ["EmbeddedBroker", "free_port", "producer", "ensure_topics", "wait_for_broker", "EPOCH_TOPIC", "epoch_topic",
            "read_epoch", "TopicProbe", "BrokerWatch", "BROKER_TOPICS_LOST"]
 
 BROKER_TOPICS_LOST = Counter("invoicing_broker_topics_lost_total",
@@ -52,6 +53,15 @@ _UNKNOWN_TOPIC = 3  # Kafka error code UNKNOWN_TOPIC_OR_PARTITION
 def epoch_topic(settings: Settings) -> str:
     """Full name of the epoch marker topic."""
     return settings.topic(EPOCH_TOPIC)
+
+
+def producer(settings: Settings, bootstrap: str, **options: Any) -> AIOKafkaProducer:
+    """A producer for the project's topics: every write acknowledged by all replicas, and requests as large
+    as the largest record a topic admits (`Settings.max_message_bytes`; aiokafka's default of 1 MiB is
+    smaller than a raw event at the webhook body limit, or that event parked with its reason).
+    *options* are passed on (``linger_ms``, ``request_timeout_ms``...)."""
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False,
+                            max_request_size=settings.max_message_bytes, **options)
 
 
 def free_port() -> int:
@@ -180,13 +190,12 @@ async def ensure_topics(settings: Settings, bootstrap: str) -> Topics:
 
 async def _write_epoch(settings: Settings, bootstrap: str) -> str:
     epoch = uuid.uuid4().hex
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False,
-                                request_timeout_ms=10_000)
-    await producer.start()
+    marker = producer(settings, bootstrap, request_timeout_ms=10_000)
+    await marker.start()
     try:
-        await producer.send_and_wait(epoch_topic(settings), epoch.encode(), key=_EPOCH_KEY, partition=0)
+        await marker.send_and_wait(epoch_topic(settings), epoch.encode(), key=_EPOCH_KEY, partition=0)
     finally:
-        await producer.stop()
+        await marker.stop()
     return epoch
 
 

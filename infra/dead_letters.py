@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Collection
 
-from aiokafka import AIOKafkaProducer
-
 from domain.codec import decode
 from domain.errors import CodecError
 from domain.settings import Settings
 from domain.topics import Topics
+from infra.broker import producer as new_producer
 from infra.kafka_read import read_all
 
 __all__ = ["DeadLetterEntry", "matches", "read_dead_letters", "replay"]
@@ -62,7 +61,7 @@ async def replay(settings: Settings, bootstrap: str, *, stage: str | None = None
                and (positions is None or e.position in positions)]
     if not entries:
         return 0
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    producer = new_producer(settings, bootstrap)
     await producer.start()
     try:
         for e in entries:

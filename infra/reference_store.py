@@ -13,8 +13,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from infra.broker import producer as new_producer
 from infra.kafka_read import catch_up
 from domain.reference import ReferenceData, load_reference_file
 from domain.settings import Settings
@@ -35,7 +36,7 @@ async def publish_reference(settings: Settings, bootstrap: str, path: str | Path
     """
     records = load_reference_file(path)
     topics = Topics.from_settings(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    producer = new_producer(settings, bootstrap)
     await producer.start()
     counts: dict[str, int] = {}
     try:

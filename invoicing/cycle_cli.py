@@ -12,7 +12,6 @@ import asyncio
 from datetime import datetime, timezone
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 
 from domain.errors import ConfigError
 
@@ -21,12 +20,12 @@ __all__ = ["add_commands", "send_close"]
 
 async def send_close(settings: Any, bootstrap: str, *, at: datetime, customer: str | None = None) -> int:
     """Send close commands; returns how many were sent."""
-    from infra.broker import ensure_topics, wait_for_broker
+    from infra.broker import ensure_topics, producer as new_producer, wait_for_broker
     from streams.cycles import close_command
 
     await wait_for_broker(bootstrap)
     topics = await ensure_topics(settings, bootstrap)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    producer = new_producer(settings, bootstrap)
     await producer.start()
     try:
         headers = [("kind", b"close")]

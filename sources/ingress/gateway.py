@@ -27,7 +27,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from infra.broker import TopicProbe, epoch_topic
+from infra.broker import TopicProbe, epoch_topic, producer as new_producer
 from domain.codec import encode
 from domain.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError, SourceError
 from infra.health import Health, serve_health
@@ -79,8 +79,7 @@ class RawEventPublisher:
         self._check_started = 0.0
 
     def _new_producer(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=0, enable_idempotence=False,
-                                request_timeout_ms=10_000, max_request_size=self.settings.max_message_bytes)
+        return new_producer(self.settings, self.bootstrap, linger_ms=0, request_timeout_ms=10_000)
 
     async def start(self) -> None:
         await self.producer.start()

@@ -34,6 +34,7 @@ from domain.codec import encode
 from domain.errors import PipelineError, SourceError
 from domain.settings import Settings
 from domain.topics import Topics
+from infra.broker import producer as new_producer
 from sources.polling import PollCursor, PollingSource
 from sources.registry import SOURCES
 
@@ -106,8 +107,7 @@ class Poller:
         self.settings = settings
         self.raw_topic = Topics.from_settings(settings).raw
         self.sources = dict(sources) if sources is not None else pollable_sources()
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0, enable_idempotence=False,
-                                         request_timeout_ms=10_000)
+        self.producer = new_producer(settings, bootstrap, linger_ms=0, request_timeout_ms=10_000)
         self.store = CursorStore(settings, bootstrap, self.producer)
         self._client = client
         self._own_client = client is None
