@@ -200,15 +200,14 @@ async def _demo(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         worker = subprocess.Popen([sys.executable, "-m", "invoicing", "worker"], env=child_env,
                                   stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
         progress.show("worker started; starting gateway", force=True)
-        import uvicorn
-
         from sources.ingress.gateway import RawEventPublisher, create_gateway
+        from sources.ingress.server import gateway_server
 
         publisher = RawEventPublisher(settings, bootstrap)
         await publisher.start()
         gw_port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_gateway(settings, publisher), host="127.0.0.1", port=gw_port,
-                                               log_level="warning", access_log=False, lifespan="off"))
+        # the production server, with its header, body and slow-client limits
+        server = gateway_server(create_gateway(settings, publisher), settings, "127.0.0.1", gw_port)
         gw_task = asyncio.ensure_future(server.serve())
         while not server.started:
             await asyncio.sleep(0.02)

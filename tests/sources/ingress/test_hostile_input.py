@@ -9,6 +9,7 @@ topic and nothing of an unauthenticated request reached a log line.
 """
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import logging
@@ -29,7 +30,7 @@ from domain.logsafe import LOG_FORMAT, SafeFormatter
 from demo.samples import SAMPLES, settings_env
 from domain.settings import PlatformSettings, Settings, platform_settings
 from sources.registry import SOURCES
-from tests.support import read_topic, running_gateway, topic_size, unique_settings
+from tests.support import REPO, read_topic, running_gateway, topic_size, unique_settings
 
 PLATFORMS = sorted(SOURCES)
 SECRET = "hostile-secret-0123456789abcdef-32b"
@@ -404,3 +405,17 @@ def test_log_lines_cannot_be_forged() -> None:
     assert "\n" not in line and "\r" not in line and "\u2028" not in line and "\x1b" not in line
     assert "\\nCRITICAL" in line
 
+
+
+def _calls(path: Path, name: str) -> bool:
+    return any(isinstance(n, ast.Call) and (getattr(n.func, "id", None) == name or getattr(n.func, "attr", None) == name)
+               for n in ast.walk(ast.parse(path.read_text())))
+
+
+def test_every_gateway_the_code_builds_is_served_by_the_hardened_server() -> None:
+    """The limits above live in sources.ingress.server: whoever builds the gateway app (`invoicing gateway`,
+    the demo, the bench) serves it there, not on a bare uvicorn.Server."""
+    builders = [p for pkg in ("sources", "streams", "invoicing", "demo") for p in (REPO / pkg).rglob("*.py")
+                if _calls(p, "create_gateway")]
+    assert {p.relative_to(REPO).as_posix() for p in builders} >= {"sources/ingress/gateway.py", "demo/run.py"}
+    assert [p.relative_to(REPO).as_posix() for p in builders if not _calls(p, "gateway_server")] == []
