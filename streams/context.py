@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,7 +28,7 @@ from sources.base import Source
 from sources.registry import SOURCES
 from streams.app import create_app
 from streams.channels import Channels, declare_channels, message_kind
-from streams.numbering import SeriesCounters
+from streams.numbering import NumberingFloor, SeriesCounters
 from streams.tables import Tables, declare_tables
 
 __all__ = ["Context", "NO_SELLER"]
@@ -41,9 +42,11 @@ log = logging.getLogger("streams.worker")
 class Context:
     """Everything the agents share. `streams.topology.build` makes one and binds the agents."""
 
-    def __init__(self, settings: Settings, bootstrap: str, health: Health | None = None) -> None:
+    def __init__(self, settings: Settings, bootstrap: str, health: Health | None = None,
+                 epoch: str | None = None) -> None:
         """*health*: the readiness checks to report into (the worker keeps one across restarts after a broker
-        lost its topics); its ``broker`` check is the worker's `infra.broker.BrokerWatch`."""
+        lost its topics); its ``broker`` check is the worker's `infra.broker.BrokerWatch`. *epoch*: the
+        broker's epoch marker at start (`streams.numbering.NumberingFloor`)."""
         self.settings = settings
         self.bootstrap = bootstrap
         self.topics = Topics.from_settings(settings)
@@ -59,7 +62,8 @@ class Context:
         self.health = health if health is not None else Health("reference_data", "seller", "broker")
         self._seller_logged: float | None = None
         self._started = False
-        self.numbering = SeriesCounters(self.tables.issued).install(self.app)
+        floor = NumberingFloor(Path(settings.data_dir) / "numbering" / f"{settings.app_id}.json", epoch)
+        self.numbering = SeriesCounters(self.tables.issued, floor).install(self.app)
         #: customers whose recently closed cycles were sent again since this worker started (streams.cycles)
         self.resent_after_start: set[str] = set()
 

@@ -83,6 +83,7 @@ async def issue(p: Context, stream: Any) -> None:
                 await p.dead_letter(event, stage="issue", error=exc)
                 continue
             p.tables.issued[invoice_id] = pack(seq, draft["series"], value)
+            p.numbering.used(draft["series"], seq)
             await p.channels.invoices.send(key=invoice_id, value=value)
             INVOICES_ISSUED.labels(invoice["document_type"], invoice["trigger"]).inc()
             if invoice["total"] > 0:  # the gate lets nothing else through; a metric never fails after the send

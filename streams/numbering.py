@@ -5,15 +5,30 @@ next number of a series is its largest sequence there + 1: the counters here are
 that, never a separate truth, so no crash can leave a counter ahead of or behind the invoices and
 numbers stay consecutive without holes. The cache is dropped when partitions move (`install`
 connects the rebalance hook): a series' partition may have a new owner, who recomputes it.
+
+The table lives on the broker (its changelog). A broker that comes back empty (the embedded,
+memory-only broker restarted; detected by its epoch marker, `infra.broker.read_epoch`) takes the
+table with it, and numbering would start again at 1, reusing numbers already on invoices. So each
+worker also keeps, on its own disk, the last number it issued per series and the broker epoch it
+issued it in (`NumberingFloor`). In the same epoch the table stays the only truth (a crash between
+the file and the table costs no hole); in a new epoch the file's numbers are a floor: numbering goes
+on after them. The floor covers the series this worker issued; a cluster that loses every replica
+of a changelog is beyond it (the register keeps every number issued).
 """
 from __future__ import annotations
 
+import json
+import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import faust
 from faust.types import TableT
 
-__all__ = ["SeriesCounters", "pack", "unpack"]
+__all__ = ["NumberingFloor", "SeriesCounters", "pack", "unpack"]
+
+log = logging.getLogger("streams.numbering")
 
 
 def pack(sequence: int, series: str, invoice: bytes) -> bytes:
@@ -25,11 +40,59 @@ def unpack(value: bytes) -> tuple[int, str, bytes]:
     return int(seq), series.decode(), invoice
 
 
-class SeriesCounters:
-    """Per series, the last sequence issued (a cache of the ``issued`` table)."""
+class NumberingFloor:
+    """What numbering must go on after, per series, kept on this worker's disk across broker epochs.
 
-    def __init__(self, issued: TableT[bytes, bytes]) -> None:
+    The file holds the broker epoch, the last number issued per series in it, and the floor inherited from
+    earlier epochs. When the epoch changed (the broker came back empty), the last numbers become the
+    floor; in the same epoch the floor stays (a series not issued again yet still starts above it) and
+    the table decides the rest. The file is replaced by a rename, so a crash of the worker leaves the old
+    or the new.
+    With *epoch* ``None`` (no epoch marker known) nothing is read or written."""
+
+    def __init__(self, path: Path, epoch: str | None) -> None:
+        self.path = path
+        self.epoch = epoch
+        self._last: dict[str, int] = {}
+        self._floors: dict[str, int] = {}
+        if epoch is None or not path.exists():
+            return
+        saved = json.loads(path.read_text())
+        last = {str(k): int(v) for k, v in saved.get("last", {}).items()}
+        floors = {str(k): int(v) for k, v in saved.get("floor", {}).items()}
+        if saved.get("epoch") == epoch:
+            self._last, self._floors = last, floors
+            return
+        self._floors = {k: max(floors.get(k, 0), last.get(k, 0)) for k in floors.keys() | last.keys()}
+        if self._floors:
+            log.warning("the broker came back empty (a new epoch): numbering goes on after the last numbers "
+                        "issued before, %s", ", ".join(f"{k} after {v}" for k, v in sorted(self._floors.items())))
+        self._write()
+
+    def floor(self, series: str) -> int:
+        return self._floors.get(series, 0)
+
+    def issued(self, series: str, sequence: int) -> None:
+        if self.epoch is None or sequence <= self._last.get(series, 0):
+            return
+        self._last[series] = sequence
+        self._write()
+
+    def _write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        # no fsync: this guards against the broker losing its memory, not the host losing power, and an
+        # fsync per invoice would cap issuing at the disk's flush rate
+        tmp.write_text(json.dumps({"epoch": self.epoch, "last": self._last, "floor": self._floors}))
+        os.replace(tmp, self.path)
+
+
+class SeriesCounters:
+    """Per series, the last sequence issued (a cache of the ``issued`` table, above *floor*)."""
+
+    def __init__(self, issued: TableT[bytes, bytes], floor: NumberingFloor | None = None) -> None:
         self.issued = issued
+        self.floor = floor
         self._last: dict[str, int] = {}
 
     def install(self, app: faust.App) -> "SeriesCounters":
@@ -53,9 +116,14 @@ class SeriesCounters:
                 seq, s, _ = unpack(value)
                 if s == series and seq > top:
                     top = seq
-            self._last[series] = top
+            self._last[series] = max(top, self.floor.floor(series) if self.floor else 0)
         self._last[series] += 1
         return self._last[series]
+
+    def used(self, series: str, sequence: int) -> None:
+        """*sequence* went onto an invoice of *series* (recorded in the floor file)."""
+        if self.floor is not None:
+            self.floor.issued(series, sequence)
 
     def discard(self, series: str) -> None:
         """The number taken was not used: recompute *series* from the table next time."""

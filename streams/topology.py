@@ -78,7 +78,7 @@ def bind_timer(p: Context, timer: Timer) -> None:
     p.app.timer(timer.every(p.settings), on_leader=True, name=f"invoicing.{timer.name}")(run)
 
 
-def build(settings: Settings, bootstrap: str, health: Health | None = None) -> Context:
+def build(settings: Settings, bootstrap: str, health: Health | None = None, epoch: str | None = None) -> Context:
     """The context of one worker with the agents in ``settings.agents`` (``["all"]``: every one) bound.
 
     Raises:
@@ -91,7 +91,7 @@ def build(settings: Settings, bootstrap: str, health: Health | None = None) -> C
     wanted = set(names) if settings.agents == ["all"] else set(settings.agents)
     if settings.register_receipts is False:
         wanted.discard("register_receipts")
-    p = Context(settings, bootstrap, health=health)
+    p = Context(settings, bootstrap, health=health, epoch=epoch)
     for agent in AGENTS:
         if agent.name in wanted:
             bind_agent(p, agent)

@@ -55,7 +55,7 @@ def _run_once(settings: Settings, bootstrap: str, health: Health, level: str) ->
         from infra.schema_registry import register_schemas
 
         loop.run_until_complete(register_schemas(settings.schema_registry_url, topics))
-    pipeline = build(settings, bootstrap, health=health)
+    pipeline = build(settings, bootstrap, health=health, epoch=epoch)
     worker = faust.Worker(pipeline.app, loop=loop, loglevel=level, quiet=True, override_logging=False)
     lost = {"restart": False}
     loop.create_task(_watch_broker(pipeline, BrokerWatch(settings, bootstrap, epoch), lost))

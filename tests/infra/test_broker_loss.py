@@ -5,7 +5,8 @@ again, memory lost, while the gateway and a worker process run and a platform ke
 the broker is gone or lacks the pipeline's topics the gateway answers 503 and both readiness checks
 fail; the worker notices, logs one error, counts it, recreates its topics and restarts its stream
 processors; once the reference data is loaded again (it lived on the broker too), every order the
-gateway answered 2xx is invoiced, and so are orders sent after the recovery.
+gateway answered 2xx is invoiced, and so are orders sent after the recovery, numbered after the invoices
+issued before the loss (not from 1 again).
 """
 from __future__ import annotations
 
@@ -38,6 +39,15 @@ WORKER_CHECK = "2.0"  # the worker's: slower, so the gateway sees the broker bac
 async def invoiced_orders(bootstrap: str, topic: str) -> set[str]:
     msgs = await read_topic(bootstrap, topic, timeout=3, idle=0.5)
     return {order for m in msgs for order in decode("invoice", m.value)["orders"]}
+
+
+async def sequences(bootstrap: str, topic: str) -> dict[str, list[int]]:
+    """Per series, the invoice numbers' sequences on *topic*, in topic order."""
+    out: dict[str, list[int]] = {}
+    for m in await read_topic(bootstrap, topic, timeout=3, idle=0.5):
+        invoice = decode("invoice", m.value)
+        out.setdefault(invoice["series"], []).append(invoice["sequence"])
+    return out
 
 
 def ready(url: str) -> int:
@@ -81,6 +91,7 @@ async def test_a_broker_restarted_empty_is_noticed_refused_and_recovered(tmp_pat
             assert await wait_until(lambda: ready(worker_ready) == 200, timeout=30)
             assert (await client.get("/readyz")).status_code == 200
 
+            before = await sequences(bootstrap, invoices)
             # the broker goes away: nothing is accepted, neither process is ready
             broker.stop()
             await send(client, 2)
@@ -128,6 +139,13 @@ async def test_a_broker_restarted_empty_is_noticed_refused_and_recovered(tmp_pat
                                     interval=1.0):
                 missing = accepted - await invoiced_orders(bootstrap, invoices)
                 pytest.fail(f"accepted but not invoiced: {sorted(missing)}; sent: {sent}; worker log:\n{worker.log()[-6000:]}")
+
+            # the invoices topic went with the broker, the numbers did not: numbering goes on after them
+            after_loss = await sequences(bootstrap, invoices)
+            for series, issued in after_loss.items():
+                assert sorted(issued) == list(range(max(before.get(series, [0])) + 1, max(before.get(series, [0])) + 1 + len(issued))), \
+                    f"{series}: {sorted(issued)} after {before.get(series)}"
+            assert set(before) & set(after_loss), (before, after_loss)
 
         log = worker.log()
         assert log.count("lost this pipeline's topics") == 1, "one clear error"
