@@ -29,12 +29,12 @@ from decimal import Decimal
 from typing import Any, Awaitable, Iterable, TypeVar
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, func, or_, select
 
 from domain.audit import AuditReport, InvoiceMessage, audit_numbers
-from infra.broker import ensure_topics
+from infra.broker import ensure_topics, producer as new_producer
 from domain.codec import decode, encode
 from infra.dead_letters import DeadLetterEntry, matches, read_dead_letters, replay
 from domain.documents import rendered
@@ -258,7 +258,7 @@ async def resend_invoice(settings: Settings, bootstrap: str, engine: Engine, inv
     topic = Topics.from_settings(settings).redeliver
 
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+        producer = new_producer(settings, bootstrap)
         await producer.start()
         try:
             await producer.send_and_wait(topic, value, key=invoice_id.encode(), headers=[("target", target.encode())])
@@ -463,7 +463,7 @@ async def close_cycle_now(settings: Settings, bootstrap: str, customer_id: str, 
 async def _send_close(settings: Settings, bootstrap: str, at: datetime, customer_id: str) -> None:
     """The close command ``invoicing cycle close --customer ID --at AT`` sends, keyed by the customer."""
     topics = await ensure_topics(settings, bootstrap)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    producer = new_producer(settings, bootstrap)
     await producer.start()
     try:
         await producer.send_and_wait(topics.cycle_orders, close_command(at, customer_id), key=customer_id.encode(),
