@@ -29,6 +29,9 @@ def add_demo(sub: Any) -> None:
     p.add_argument("--orders", type=int, default=20, help="orders per platform")
     p.add_argument("--output-dir", default="demo-out", help="where invoices are written")
     p.add_argument("--timeout", type=float, default=180.0)
+    p.add_argument("--console", action="store_true", help="after the summary, keep the pipeline running and serve the "
+                                                          "web console on the demo's data (a sign-in is printed)")
+    p.add_argument("--console-port", type=int, default=8090, help="the console's port with --console (default 8090)")
     p.set_defaults(func=cmd_demo)
 
 

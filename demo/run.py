@@ -5,11 +5,16 @@ data, starts a worker process and the gateway, serves the platforms' APIs for
 thin events from a loopback sandbox, posts every platform's signed webhooks
 over HTTP (with redeliveries), waits until every invoice is issued and
 delivered, prints a summary and exits 0 (1 when something is missing).
+
+With ``--console`` the broker, worker and gateway keep running after the summary, and
+the web console (`invoicing.console`) serves the demo's register and topics on
+``--console-port`` (8090) with a generated operator sign-in, until Ctrl-C.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -22,9 +27,10 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import httpx
+import uvicorn
 
 from infra.broker import EmbeddedBroker, ensure_topics, free_port, wait_for_broker
 from domain.codec import decode
@@ -159,7 +165,60 @@ def _metric(text: str, name: str) -> float:
                if line.startswith(name + "{") or line.startswith(name + " "))
 
 
-async def _demo(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+class _QuietServer(uvicorn.Server):
+    """The gateway with ``--console``: SIGINT and SIGTERM are left to `_serve_console`."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve_console(args: argparse.Namespace, settings: Settings, bootstrap: str, register: Path,
+                         worker_metrics: str, gateway_metrics: str) -> None:
+    """The console on the demo's data, with a generated operator sign-in, until interrupted."""
+    from invoicing.console.accounts import create_user
+    from invoicing.console.app import create_app, serve_console
+    from invoicing.console.config import ConsoleSettings
+
+    console_settings = settings.model_copy(update={"register_path": register})
+    app = create_app(console_settings, bootstrap, ConsoleSettings(worker_metrics_urls=[worker_metrics],
+                                                                  gateway_metrics_urls=[gateway_metrics]))
+    password = secrets.token_urlsafe(12)
+    await asyncio.to_thread(create_user, app.state.console.engine, "demo", "operator", password)
+    ready = asyncio.Event()
+    server = asyncio.ensure_future(serve_console(app, "127.0.0.1", args.console_port, ready=ready,
+                                                 handle_signals=False))
+    waiting = asyncio.ensure_future(ready.wait())
+    await asyncio.wait({server, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    if server.done():
+        waiting.cancel()
+        server.result()  # it could not listen: say why
+        return
+    print(f"\nconsole:              http://127.0.0.1:{args.console_port}/", flush=True)
+    print(f"sign in as:           demo / {password}   (operator; made for this run only)", flush=True)
+    print("the broker, worker and gateway keep running for the console; Ctrl-C stops everything "
+          "(the broker's storage is memory only)", flush=True)
+    # Ctrl-C or SIGTERM ends the console, then the demo's own shutdown runs (gateway, worker, broker), rather
+    # than uvicorn's handlers re-raising the signal past it and leaving the worker and the broker behind.
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    # Neither this console nor the gateway (`_QuietServer`) installs handlers of its own in this mode, and these stay
+    # in place until the process ends: a second Ctrl-C while the pipeline stops does not cut its shutdown short.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({server, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        server.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await server
+    print("console stopped; stopping the pipeline", flush=True)
+
+
+async def _demo(args: argparse.Namespace, progress: Progress,
+                on_summary: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     started = time.monotonic()
     broker: EmbeddedBroker | None = None
     explicit = args.bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -208,6 +267,8 @@ async def _demo(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         gw_port = free_port()
         # the production server, with its header, body and slow-client limits
         server = gateway_server(create_gateway(settings, publisher), settings, "127.0.0.1", gw_port)
+        if getattr(args, "console", False):
+            server = _QuietServer(server.config)  # the same server and limits; SIGINT and SIGTERM left to the console
         gw_task = asyncio.ensure_future(server.serve())
         while not server.started:
             await asyncio.sleep(0.02)
@@ -216,6 +277,13 @@ async def _demo(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         invoices, receipts = await _collect(settings, bootstrap, expected, args.timeout, progress)
         metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
         dead = await read_dead_letters(settings, bootstrap)
+        summary = _summary(broker, bootstrap, statuses, redelivered, expected, invoices, receipts, metrics, dead, out,
+                           started)
+        if getattr(args, "console", False):
+            if on_summary is not None:
+                on_summary(summary)
+            await _serve_console(args, settings, bootstrap, out / "register.db",
+                                 f"http://127.0.0.1:{metrics_port}/metrics", f"http://127.0.0.1:{gw_port}/metrics")
         server.should_exit = True
         await gw_task
         await publisher.stop()
@@ -229,6 +297,12 @@ async def _demo(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         sandbox.__exit__()
         if broker is not None:
             broker.stop()
+    return summary
+
+
+def _summary(broker: EmbeddedBroker | None, bootstrap: str, statuses: Counter[int], redelivered: int, expected: int,
+             invoices: dict[bytes, dict[str, Any]], receipts: dict[str, dict[str, Any]], metrics: str, dead: list[Any], out: Path,
+             started: float) -> dict[str, Any]:
     totals: dict[str, Decimal] = defaultdict(Decimal)
     per_platform: Counter[str] = Counter()
     for inv in invoices.values():
@@ -256,8 +330,27 @@ async def _demo(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
 
 def run_demo(args: argparse.Namespace) -> int:
     progress = Progress(enabled=not args.json)
-    summary = asyncio.run(_demo(args, progress))
+    printed: list[dict[str, Any]] = []
+
+    def show(summary: dict[str, Any]) -> None:
+        progress.done()
+        _print_summary(args, summary)
+        printed.append(summary)
+
+    try:
+        summary = asyncio.run(_demo(args, progress, show))
+    except KeyboardInterrupt:
+        if not printed:
+            raise
+        summary = printed[0]
+    if printed:
+        return 0 if summary["ok"] else 1
     progress.done()
+    _print_summary(args, summary)
+    return 0 if summary["ok"] else 1
+
+
+def _print_summary(args: argparse.Namespace, summary: dict[str, Any]) -> None:
     ok = summary["invoices_issued"] == summary["invoices_expected"] and summary["dead_letters"] == 0
     summary["ok"] = ok
     if args.json:
@@ -277,5 +370,4 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"dead letters:         {summary['dead_letters']}")
         print(f"documents in:         {summary['output_dir']}")
         print(f"took:                 {summary['seconds']} s")
-        print("result:               " + ("OK" if ok else "INCOMPLETE"))
-    return 0 if ok else 1
+        print("result:               " + ("OK" if ok else "INCOMPLETE"), flush=True)

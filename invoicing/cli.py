@@ -3,7 +3,7 @@
     invoicing broker [--port N]                 embedded Kafka-compatible broker (memory only)
     invoicing worker [--metrics-port N]         stream processors and sinks
     invoicing gateway [--port N]                webhook ingress
-    invoicing demo [--json]                     the whole pipeline on a realistic day of events
+    invoicing demo [--json] [--console]         the whole pipeline on a realistic day of events (then the console on it)
     invoicing bench [--json]                    throughput and latency against a plain-aiokafka baseline
     invoicing reference load FILE               customers, products, sellers, tax onto compacted topics
     invoicing dlq list | replay [--target T]    the dead-letter topic
@@ -13,6 +13,8 @@
     invoicing audit numbers [--json]            every numbering series: no holes, no duplicates
     invoicing documents validate FOLDER|--register   XSD, EN 16931 and Peppol rules over the e-invoices written
     invoicing init [FILE]                       a commented starter reference file (seller, defaults, tax, a customer)
+    invoicing console [--port 8090]             the web console: invoices, dead letters, billing cycles, health
+    invoicing console add-user NAME --role viewer|operator   a console user (password read without echo)
 
 Every command takes ``--bootstrap HOST:PORT`` (or ``KAFKA_BOOTSTRAP_SERVERS``).
 """
@@ -27,7 +29,7 @@ from importlib.metadata import entry_points
 from typing import Any, Callable
 
 from domain.errors import PipelineError
-from invoicing import audit_cli, cycle_cli, documents_cli, init_cli, poll_cli, register_cli
+from invoicing import audit_cli, console_cli, cycle_cli, documents_cli, init_cli, poll_cli, register_cli
 from invoicing.options import add_common_options as _common, bootstrap_of as _bootstrap, settings_from_args as _settings
 
 __all__ = ["main"]
@@ -117,7 +119,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 
 #: command groups of this package: each module defines ``add_commands(sub)`` over the subparsers
-COMMAND_MODULES = (cycle_cli, poll_cli, register_cli, audit_cli, documents_cli, init_cli)
+COMMAND_MODULES = (cycle_cli, poll_cli, register_cli, audit_cli, documents_cli, init_cli, console_cli)
 #: command groups of packages above this one (the demo and the bench) register themselves here
 #: as entry points in pyproject.toml, so this layer never imports them
 PLUGIN_GROUP = "invoicing.commands"

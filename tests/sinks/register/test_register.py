@@ -44,12 +44,12 @@ def hashes(invoices: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
 
 def test_migrations_run_from_scratch(register_settings: Settings) -> None:
     engine = open_register(register_settings)
-    assert current_revision(engine) == head_revision() == "0001"
-    assert migrate(engine, register_settings.register_schema) == "0001", "upgrade head again is a no-op"
+    assert current_revision(engine) == head_revision() == "0002"
+    assert migrate(engine, register_settings.register_schema) == "0002", "upgrade head again is a no-op"
     insp = inspect(engine)
     names = set(insp.get_table_names(schema=register_settings.register_schema))
     assert {"invoices", "invoice_lines", "invoice_taxes", "invoice_lineage", "invoice_documents",
-            "delivery_receipts", "email_messages", "invoicing_register_version"} <= names
+            "delivery_receipts", "email_messages", "console_users", "console_audit", "invoicing_register_version"} <= names
     total = {c["name"]: c["type"] for c in insp.get_columns("invoices", schema=register_settings.register_schema)}["total"]
     if engine.dialect.name == "postgresql":
         assert (total.precision, total.scale) == (22, 4), "money is NUMERIC(22,4)"
@@ -139,7 +139,7 @@ def test_cli_show_search_export(register_settings: Settings, invoices: list[dict
                                 hashes: dict[str, dict[str, str]], tmp_path: Path,
                                 monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(_cli(register_settings, monkeypatch, "migrate")) == 0
-    assert "revision 0001" in capsys.readouterr().out
+    assert "revision 0002" in capsys.readouterr().out
     engine = open_register(register_settings)
     for inv in invoices:
         record_invoice(engine, inv, hashes[inv["invoice_id"]])
