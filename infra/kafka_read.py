@@ -12,9 +12,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from domain.errors import PipelineError
+from domain.audit import InvoiceMessage
+from domain.codec import decode
+from domain.errors import CodecError, PipelineError
 
-__all__ = ["read_all", "catch_up"]
+__all__ = ["read_all", "read_invoices", "catch_up"]
 
 
 async def catch_up(consumer: AIOKafkaConsumer, tps: list[TopicPartition], *, timeout: float = 120.0,
@@ -67,3 +69,23 @@ async def read_all(bootstrap: str, topic: str, *, timeout: float = 120.0, missin
         return await catch_up(consumer, tps, timeout=timeout)
     finally:
         await consumer.stop()
+
+
+async def read_invoices(bootstrap: str, topic: str, *, timeout: float = 120.0) -> list[InvoiceMessage]:
+    """Every message of *topic*, from offset 0 to its end.
+
+    Raises:
+        PipelineError: the topic does not exist, or could not be read to its end in *timeout*
+            (an audit of part of a topic would report holes that are not there).
+    """
+    return [_message(m) for m in await read_all(bootstrap, topic, timeout=timeout, missing_ok=False)]
+
+
+def _message(m: Any) -> InvoiceMessage:
+    pos = f"{m.partition}:{m.offset}"
+    if m.value is None:
+        return InvoiceMessage(raw=None, invoice=None, key=m.key, position=pos, error="empty value (tombstone)")
+    try:
+        return InvoiceMessage(raw=m.value, invoice=decode("invoice", m.value), key=m.key, position=pos)
+    except CodecError as exc:
+        return InvoiceMessage(raw=m.value, invoice=None, key=m.key, position=pos, error=str(exc))

@@ -10,33 +10,12 @@ import asyncio
 import json
 from typing import Any
 
-from domain.audit import AuditReport, InvoiceMessage, audit_numbers
-from domain.codec import decode
-from domain.errors import CodecError, PipelineError
-from infra.kafka_read import read_all
+from domain.audit import AuditReport, audit_numbers
+from domain.errors import PipelineError
+from infra.kafka_read import read_invoices
 from domain.settings import Settings
 
-__all__ = ["add_commands", "read_invoices", "numbers_command"]
-
-
-async def read_invoices(bootstrap: str, topic: str, *, timeout: float = 120.0) -> list[InvoiceMessage]:
-    """Every message of *topic*, from offset 0 to its end.
-
-    Raises:
-        PipelineError: the topic does not exist, or could not be read to its end in *timeout*
-            (an audit of part of a topic would report holes that are not there).
-    """
-    return [_message(m) for m in await read_all(bootstrap, topic, timeout=timeout, missing_ok=False)]
-
-
-def _message(m: Any) -> InvoiceMessage:
-    pos = f"{m.partition}:{m.offset}"
-    if m.value is None:
-        return InvoiceMessage(raw=None, invoice=None, key=m.key, position=pos, error="empty value (tombstone)")
-    try:
-        return InvoiceMessage(raw=m.value, invoice=decode("invoice", m.value), key=m.key, position=pos)
-    except CodecError as exc:
-        return InvoiceMessage(raw=m.value, invoice=None, key=m.key, position=pos, error=str(exc))
+__all__ = ["add_commands", "numbers_command"]
 
 
 async def audit_topic(settings: Settings, bootstrap: str, *, series: str | None = None) -> AuditReport:

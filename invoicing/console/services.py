@@ -33,14 +33,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, func, or_, select
 
-from domain.audit import AuditReport, InvoiceMessage, audit_numbers
+from domain.audit import AuditReport, audit_numbers
 from infra.broker import ensure_topics, producer as new_producer
 from domain.codec import decode, encode
 from infra.dead_letters import DeadLetterEntry, matches, read_dead_letters, replay
 from domain.documents import rendered
 from domain.errors import CodecError, ConfigError, PipelineError
 from domain.jsonify import from_jsonable
-from infra.kafka_read import read_all
+from infra.kafka_read import read_all, read_invoices
 from domain.money import round_amount
 from sinks.register.engine import db_error_text, describe, open_register, register_url
 from sinks.register.store import STATUSES
@@ -474,23 +474,10 @@ async def _send_close(settings: Settings, bootstrap: str, at: datetime, customer
 
 # -- numbering audit --------------------------------------------------------------------------------------
 
-def _invoice_message(m: Any) -> InvoiceMessage:
-    pos = f"{m.partition}:{m.offset}"
-    if m.value is None:
-        return InvoiceMessage(raw=None, invoice=None, key=m.key, position=pos, error="empty value (tombstone)")
-    try:
-        return InvoiceMessage(raw=m.value, invoice=decode("invoice", m.value), key=m.key, position=pos)
-    except CodecError as exc:
-        return InvoiceMessage(raw=m.value, invoice=None, key=m.key, position=pos, error=str(exc))
-
-
 async def numbering_audit(settings: Settings, bootstrap: str) -> AuditReport:
     """What ``invoicing audit numbers`` reports: `domain.audit.audit_numbers` over the whole ``invoices`` topic."""
-    async def read() -> list[InvoiceMessage]:
-        messages = await read_all(bootstrap, Topics.from_settings(settings).invoices, timeout=110, missing_ok=False)
-        return [_invoice_message(m) for m in messages]
-
-    return audit_numbers(await bounded(read(), "reading the invoices topic", timeout=120))
+    read = read_invoices(bootstrap, Topics.from_settings(settings).invoices, timeout=110)
+    return audit_numbers(await bounded(read, "reading the invoices topic", timeout=120))
 
 
 # -- health -------------------------------------------------------------------------------------------------
