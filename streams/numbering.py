@@ -46,8 +46,7 @@ class NumberingFloor:
     The file holds the broker epoch, the last number issued per series in it, and the floor inherited from
     earlier epochs. When the epoch changed (the broker came back empty), the last numbers become the
     floor; in the same epoch the floor stays (a series not issued again yet still starts above it) and
-    the table decides the rest. The file is replaced by a rename, so a crash of the worker leaves the old
-    or the new.
+    the table decides the rest.
     With *epoch* ``None`` (no epoch marker known) nothing is read or written."""
 
     def __init__(self, path: Path, epoch: str | None) -> None:
@@ -55,6 +54,8 @@ class NumberingFloor:
         self.epoch = epoch
         self._last: dict[str, int] = {}
         self._floors: dict[str, int] = {}
+        self._fd: int | None = None
+        self._size = 0
         if epoch is None or not path.exists():
             return
         saved = json.loads(path.read_text())
@@ -79,12 +80,16 @@ class NumberingFloor:
         self._write()
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        # no fsync: this guards against the broker losing its memory, not the host losing power, and an
-        # fsync per invoice would cap issuing at the disk's flush rate
-        tmp.write_text(json.dumps({"epoch": self.epoch, "last": self._last, "floor": self._floors}))
-        os.replace(tmp, self.path)
+        # one pwrite over the start of a file kept open: a write system call is done whole or not at all when the
+        # worker dies (what this guards against is the broker losing its memory, not the host losing power: no
+        # fsync, which would cap issuing at the disk's flush rate); trailing spaces pad a shorter text
+        data = json.dumps({"epoch": self.epoch, "last": self._last, "floor": self._floors}).encode()
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._size = os.fstat(self._fd).st_size
+        os.pwrite(self._fd, data.ljust(self._size), 0)
+        self._size = max(self._size, len(data))
 
 
 class SeriesCounters:
