@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 from domain.audit import AuditReport, audit_numbers
-from domain.errors import PipelineError
 from infra.kafka_read import read_invoices
 from domain.settings import Settings
 

@@ -149,7 +149,7 @@ class InforSink(Sink):
 
     async def _create(self, doc: Mapping[str, Any], kind: str, apply_to: str | None) -> InvoiceRef:
         s = self.settings
-        distributions = self._distributions(doc, "")  # refuses an unmapped tax before anything is written
+        self._distributions(doc, "")  # refuses an unmapped tax before anything is written
         props = {"CustNum": doc["customer_id"], "Type": kind, "InvNum": None,
                  "InvDate": _mongoose_date(doc["issue_date"]), "DueDate": _mongoose_date(doc["due_date"]),
                  "Amount": decimal_text(doc["tax_exclusive_total"]), "SalesTax": decimal_text(doc["tax_total"]),
@@ -166,8 +166,7 @@ class InforSink(Sink):
             if ref is None:
                 raise InvoiceRejected(f"infor: {s.invoice_ido} accepted {doc['number']} but returned no InvNum")
             return ref
-        await self._ido("POST", f"update/{s.distribution_ido}", f"insert {s.distribution_ido}",
-                        json={"Changes": self._distributions(doc, str(inv_num))})
+        await self._distribute(doc, str(inv_num))
         return InvoiceRef(str(inv_num))
 
     async def _distribute(self, doc: Mapping[str, Any], inv_num: str) -> None:

@@ -93,7 +93,7 @@ def sales_order(n: int, order_id: str, when: datetime) -> dict[str, Any]:
         details.append({"@odata.etag": 'W/"48213301"', "salesorderdetailid": _guid("line", order_id, k),
                         "quantity": Decimal(f"{qty}.00000"), "priceperunit": Decimal(price), "manualdiscountamount": None,
                         "productdescription": None, "extendedamount": Decimal(price) * qty,
-                        "_productid_value": _guid("product", sku), f"_productid_value@OData.Community.Display.V1.FormattedValue": title})
+                        "_productid_value": _guid("product", sku), "_productid_value@OData.Community.Display.V1.FormattedValue": title})
     freight = Decimal("0") if currency == "JPY" else Decimal("95.00")
     return {
         "@odata.context": f"https://{ORG}.crm4.dynamics.com/api/data/v9.2/$metadata#salesorders(order_details(),customerid_account(),transactioncurrencyid())/$entity",
