@@ -1,18 +1,20 @@
 """`invoicing bench`: the pipeline against a plain-aiokafka baseline, on one broker, in one run.
 
-Three measurements, all from this run:
+Measurements, all from this run:
 
 1. **Pipeline throughput**: N signed Shopify events, already on the raw-events topic,
    through one worker running the stream processors (normalise → bill → issue) until N
    invoices are on the ``invoices`` topic. Sinks run in their own worker processes in
-   production (``--agents deliver,register_receipts``); documents are measured in 4.
+   production (``--agents deliver,register_receipts``); documents are measured in 5.
 2. **Baseline throughput**: the same N raw events through one plain aiokafka
    consume → decode → normalise → dedup → price and number → encode → produce loop,
    with no Faust and no intermediate topics. The ratio pipeline / baseline is the
    figure to watch (MISSION.md aims for ≥ 0.5).
-3. **Latency**: webhooks posted over HTTP to a gateway at a steady rate; for each,
+3. **Scale-out**: the pipeline throughput again with one and with two worker processes in one
+   consumer group, on topics of two partitions both times, and their ratio.
+4. **Latency**: webhooks posted over HTTP to a gateway at a steady rate; for each,
    the time from the gateway's 2xx to its invoice on the topic (p50, p99).
-4. **Documents**: PDF + UBL renderings per second on one core.
+5. **Documents**: PDF + UBL renderings per second on one core.
 """
 from __future__ import annotations
 
@@ -100,15 +102,17 @@ async def _count_until(bootstrap: str, topic: str, want: int, timeout: float,
     return len(keys), last
 
 
-def _start_worker(settings: Settings, bootstrap: str, out: Path) -> subprocess.Popen[bytes]:
+def _start_worker(settings: Settings, bootstrap: str, out: Path, metrics_port: int = 0,
+                  name: str = "") -> subprocess.Popen[bytes]:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "INVOICING_TOPIC_PREFIX": settings.topic_prefix,
-           "INVOICING_APP_ID": settings.app_id, "INVOICING_REBALANCE_TIMEOUT": "3", "INVOICING_METRICS_PORT": "0",
+           "INVOICING_APP_ID": settings.app_id, "INVOICING_REBALANCE_TIMEOUT": "3",
+           "INVOICING_METRICS_PORT": str(metrics_port), "INVOICING_DATA_DIR": str(out / f"state-{settings.app_id}{name}"),
            "INVOICING_PARTITIONS": str(settings.partitions), "INVOICING_OUTPUT_DIR": str(out),
            "INVOICING_SHOPIFY_SECRET": SECRET, "INVOICING_DEFAULT_TARGETS": "[]",
            "INVOICING_REGISTER_RECEIPTS": "false", "INVOICING_LINGER_MS": "5",
            "INVOICING_AGENTS": '["normalise","bill","cycles","issue"]'}
     return subprocess.Popen([sys.executable, "-m", "invoicing", "worker"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=open(out / f"worker-{settings.app_id}.log", "wb"), start_new_session=True)
+                            stderr=open(out / f"worker-{settings.app_id}{name}.log", "wb"), start_new_session=True)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -120,8 +124,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-async def _bench_settings(bootstrap: str, tag: str) -> Settings:
-    settings = load_settings(bootstrap=bootstrap, topic_prefix=f"bench-{tag}.", app_id=f"bench-{tag}", partitions=1)
+async def _bench_settings(bootstrap: str, tag: str, partitions: int = 1) -> Settings:
+    settings = load_settings(bootstrap=bootstrap, topic_prefix=f"bench-{tag}.", app_id=f"bench-{tag}", partitions=partitions)
     await ensure_topics(settings, bootstrap)
     await publish_reference(settings, bootstrap, _bench_reference())
     return settings
@@ -140,28 +144,60 @@ def _bench_reference() -> Path:
     return path
 
 
-async def _warm_up(settings: Settings, bootstrap: str) -> None:
-    """One event through the worker so group join and recovery are not timed."""
-    await _produce(bootstrap, settings.topic("invoicing.raw-events"), _raw_events(1, 9_999_999))
-    got, _ = await _count_until(bootstrap, settings.topic("invoices"), 1, timeout=90)
-    if not got:
-        raise RuntimeError("the worker did not produce the warm-up invoice within 90 s")
+async def _warm_up(settings: Settings, bootstrap: str, count: int = 1) -> None:
+    """*count* events through the workers so group join and recovery are not timed."""
+    await _produce(bootstrap, settings.topic("invoicing.raw-events"), _raw_events(count, 9_999_000))
+    got, _ = await _count_until(bootstrap, settings.topic("invoices"), count, timeout=90)
+    if got < count:
+        raise RuntimeError(f"the workers produced {got} of {count} warm-up invoices within 90 s")
 
 
-async def pipeline_throughput(bootstrap: str, events: int, out: Path) -> float:
-    settings = await _bench_settings(bootstrap, "pipe-" + uuid.uuid4().hex[:6])
-    worker = _start_worker(settings, bootstrap, out)
+async def _all_ready(ports: list[int], timeout: float = 90.0) -> None:
+    """Every worker's /readyz answers 200 (reference data read, partitions assigned) at the same time."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as client:
+        while time.monotonic() < deadline:
+            codes = []
+            for port in ports:
+                try:
+                    codes.append((await client.get(f"http://127.0.0.1:{port}/readyz")).status_code)
+                except httpx.HTTPError:
+                    codes.append(0)
+            if all(c == 200 for c in codes):
+                return
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"the workers were not all ready within {timeout:g} s")
+
+
+async def pipeline_throughput(bootstrap: str, events: int, out: Path, workers: int = 1, partitions: int = 1) -> float:
+    """Events/s through *workers* worker processes in one consumer group, on topics of *partitions* partitions."""
+    settings = await _bench_settings(bootstrap, f"pipe{workers}-" + uuid.uuid4().hex[:6], partitions)
+    ports = [free_port() for _ in range(workers)]
+    procs = [_start_worker(settings, bootstrap, out, port, f"-{i}") for i, port in enumerate(ports)]
     try:
-        await _warm_up(settings, bootstrap)
+        await _all_ready(ports)
+        warm = 4 * partitions
+        await _warm_up(settings, bootstrap, warm)
+        await _all_ready(ports)  # all still in the group after the warm-up
         records = _raw_events(events, 0)
         start = time.perf_counter()
         await _produce(bootstrap, settings.topic("invoicing.raw-events"), records)
-        got, last = await _count_until(bootstrap, settings.topic("invoices"), events + 1, timeout=600)
-        if got < events + 1:
-            raise RuntimeError(f"pipeline produced {got - 1} of {events} invoices")
+        got, last = await _count_until(bootstrap, settings.topic("invoices"), events + warm, timeout=600)
+        if got < events + warm:
+            raise RuntimeError(f"pipeline produced {got - warm} of {events} invoices")
         return events / (last - start)
     finally:
-        _stop(worker)
+        for proc in procs:
+            _stop(proc)
+
+
+async def scale_out(bootstrap: str, events: int, out: Path) -> dict[str, float]:
+    """The same events through one and through two worker processes in one consumer group, on topics of two
+    partitions both times (only the process count differs)."""
+    one = await pipeline_throughput(bootstrap, events, out, workers=1, partitions=2)
+    two = await pipeline_throughput(bootstrap, events, out, workers=2, partitions=2)
+    return {"partitions": 2, "workers_1_events_per_s": round(one, 1), "workers_2_events_per_s": round(two, 1),
+            "ratio": round(two / one, 3)}
 
 
 async def baseline_throughput(bootstrap: str, events: int) -> float:
@@ -323,6 +359,8 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
         base = await baseline_throughput(bootstrap, args.events)
         say(f"pipeline: Faust worker, {args.events} events ...")
         pipe = await pipeline_throughput(bootstrap, args.events, out)
+        say(f"scale-out: {args.events} events through 1, then 2 worker processes in one group ...")
+        scaled = await scale_out(bootstrap, args.events, out)
         say(f"latency: {args.rate:g} events/s over HTTP for {args.latency_seconds:g} s ...")
         lat = await latency(bootstrap, args.rate, args.latency_seconds, out)
         say("documents: PDF + UBL on one core ...")
@@ -336,6 +374,7 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
         "pipeline_events_per_s": round(pipe, 1),
         "baseline_events_per_s": round(base, 1),
         "ratio": round(pipe / base, 3),
+        "scale_out": scaled,
         "latency": lat,
         "documents": docs,
     }
@@ -351,6 +390,9 @@ def run_bench(args: argparse.Namespace) -> int:
     print(f"pipeline:               {result['pipeline_events_per_s']} events/s ({result['events']} events)")
     print(f"plain aiokafka baseline: {result['baseline_events_per_s']} events/s (same decode/dedup/price/encode work)")
     print(f"ratio pipeline/baseline: {result['ratio']}")
+    sc = result["scale_out"]
+    print(f"scale-out ({sc['partitions']} partitions): 1 worker {sc['workers_1_events_per_s']} events/s, "
+          f"2 workers {sc['workers_2_events_per_s']} events/s, ratio {sc['ratio']}")
     lat = result["latency"]
     print(f"latency at {lat['rate']:g}/s:      p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms "
           f"(gateway 2xx → invoice on topic, {lat['measured']} events)")
