@@ -15,6 +15,9 @@ Measurements, all from this run:
 4. **Latency**: webhooks posted over HTTP to a gateway at a steady rate; for each,
    the time from the gateway's 2xx to its invoice on the topic (p50, p99).
 5. **Documents**: PDF + UBL renderings per second on one core.
+
+``--state [--keys N]`` measures instead the dedup state of a RocksDB-backed worker: recovery time of *N*
+order states from the changelog and the worker's resident memory (`demo.state_bench`).
 """
 from __future__ import annotations
 
@@ -23,7 +26,6 @@ import asyncio
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -38,116 +40,20 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from domain.billing import build_draft, issue, series_for, unknown_customer
 from infra.broker import EmbeddedBroker, ensure_topics, free_port, wait_for_broker
 from domain.codec import decode, encode
-from sources.records import raw_event_record
-from infra.reference_store import publish_reference
 from demo.samples import shopify as shop
-from demo.samples.invoices import REFERENCE_FILE, demo_reference
+from demo.samples.invoices import demo_reference
 from domain.settings import PlatformSettings, Settings, load_settings
-from sources.base import InboundRequest
 from sources.shopify import Shopify
+from demo.bench_support import SECRET, bench_settings, count_until, produce, raw_events, start_worker, stop
 
 __all__ = ["run_bench"]
 
-SECRET = "bench-secret"
-
-
-def _raw_events(count: int, offset: int) -> list[tuple[bytes, bytes]]:
-    """(key, encoded RawEvent) for *count* distinct Shopify orders, as the gateway would publish them."""
-    src = Shopify(PlatformSettings(secret=None))
-    at = datetime.now(timezone.utc)
-    out = []
-    for n in range(offset, offset + count):
-        req = shop.order(n, random.Random(n), SECRET, at).requests[-1]
-        inbound = InboundRequest(method="POST", path=req.path, query="",
-                                 headers={k.lower(): v for k, v in req.headers.items()}, body=req.body)
-        info = src.describe(inbound)
-        out.append((f"shopify:{info.event_id}".encode(), encode("raw_event", raw_event_record("shopify", info, inbound, src))))
-    return out
-
-
-async def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, enable_idempotence=False,
-                                max_batch_size=256 * 1024)
-    await producer.start()
-    try:
-        for key, value in records:
-            await producer.send(topic, value, key=key)
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
-async def _count_until(bootstrap: str, topic: str, want: int, timeout: float,
-                       arrivals: dict[bytes, float] | None = None) -> tuple[int, float]:
-    """Read *topic* from the start until *want* distinct keys; returns (count, time of the last)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-                                fetch_max_wait_ms=20)
-    await consumer.start()
-    keys: set[bytes] = set()
-    last = time.perf_counter()
-    deadline = time.monotonic() + timeout
-    try:
-        while len(keys) < want and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=100)
-            now = time.perf_counter()
-            for msgs in batch.values():
-                for m in msgs:
-                    if m.key not in keys:
-                        keys.add(m.key)
-                        last = now
-                        if arrivals is not None:
-                            arrivals[m.key] = time.time()
-    finally:
-        await consumer.stop()
-    return len(keys), last
-
-
-def _start_worker(settings: Settings, bootstrap: str, out: Path, metrics_port: int = 0,
-                  name: str = "") -> subprocess.Popen[bytes]:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "INVOICING_TOPIC_PREFIX": settings.topic_prefix,
-           "INVOICING_APP_ID": settings.app_id, "INVOICING_REBALANCE_TIMEOUT": "3",
-           "INVOICING_METRICS_PORT": str(metrics_port), "INVOICING_DATA_DIR": str(out / f"state-{settings.app_id}{name}"),
-           "INVOICING_PARTITIONS": str(settings.partitions), "INVOICING_OUTPUT_DIR": str(out),
-           "INVOICING_SHOPIFY_SECRET": SECRET, "INVOICING_DEFAULT_TARGETS": "[]",
-           "INVOICING_REGISTER_RECEIPTS": "false", "INVOICING_LINGER_MS": "5",
-           "INVOICING_AGENTS": '["normalise","bill","cycles","issue"]'}
-    return subprocess.Popen([sys.executable, "-m", "invoicing", "worker"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=open(out / f"worker-{settings.app_id}{name}.log", "wb"), start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-async def _bench_settings(bootstrap: str, tag: str, partitions: int = 1) -> Settings:
-    settings = load_settings(bootstrap=bootstrap, topic_prefix=f"bench-{tag}.", app_id=f"bench-{tag}", partitions=partitions)
-    await ensure_topics(settings, bootstrap)
-    await publish_reference(settings, bootstrap, _bench_reference())
-    return settings
-
-
-def _bench_reference() -> Path:
-    """The demo reference data with no delivery targets: the benchmark stops at the invoices topic."""
-    import yaml
-
-    data = yaml.safe_load(REFERENCE_FILE.read_text())
-    data["defaults"]["targets"] = []
-    for c in data["customers"]:
-        c["targets"] = []
-    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-reference-{os.getpid()}.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True))
-    return path
 
 
 async def _warm_up(settings: Settings, bootstrap: str, count: int = 1) -> None:
     """*count* events through the workers so group join and recovery are not timed."""
-    await _produce(bootstrap, settings.topic("invoicing.raw-events"), _raw_events(count, 9_999_000))
-    got, _ = await _count_until(bootstrap, settings.topic("invoices"), count, timeout=90)
+    await produce(bootstrap, settings.topic("invoicing.raw-events"), raw_events(count, 9_999_000))
+    got, _ = await count_until(bootstrap, settings.topic("invoices"), count, timeout=90)
     if got < count:
         raise RuntimeError(f"the workers produced {got} of {count} warm-up invoices within 90 s")
 
@@ -171,24 +77,24 @@ async def _all_ready(ports: list[int], timeout: float = 90.0) -> None:
 
 async def pipeline_throughput(bootstrap: str, events: int, out: Path, workers: int = 1, partitions: int = 1) -> float:
     """Events/s through *workers* worker processes in one consumer group, on topics of *partitions* partitions."""
-    settings = await _bench_settings(bootstrap, f"pipe{workers}-" + uuid.uuid4().hex[:6], partitions)
+    settings = await bench_settings(bootstrap, f"pipe{workers}-" + uuid.uuid4().hex[:6], partitions)
     ports = [free_port() for _ in range(workers)]
-    procs = [_start_worker(settings, bootstrap, out, port, f"-{i}") for i, port in enumerate(ports)]
+    procs = [start_worker(settings, bootstrap, out, port, f"-{i}") for i, port in enumerate(ports)]
     try:
         await _all_ready(ports)
         warm = 4 * partitions
         await _warm_up(settings, bootstrap, warm)
         await _all_ready(ports)  # all still in the group after the warm-up
-        records = _raw_events(events, 0)
+        records = raw_events(events, 0)
         start = time.perf_counter()
-        await _produce(bootstrap, settings.topic("invoicing.raw-events"), records)
-        got, last = await _count_until(bootstrap, settings.topic("invoices"), events + warm, timeout=600)
+        await produce(bootstrap, settings.topic("invoicing.raw-events"), records)
+        got, last = await count_until(bootstrap, settings.topic("invoices"), events + warm, timeout=600)
         if got < events + warm:
             raise RuntimeError(f"pipeline produced {got - warm} of {events} invoices")
         return events / (last - start)
     finally:
         for proc in procs:
-            _stop(proc)
+            stop(proc)
 
 
 async def scale_out(bootstrap: str, events: int, out: Path) -> dict[str, float]:
@@ -204,8 +110,8 @@ async def baseline_throughput(bootstrap: str, events: int) -> float:
     """Plain aiokafka: consume raw → decode → normalise → dedup → price/number → encode → produce."""
     settings = load_settings(bootstrap=bootstrap, topic_prefix=f"bench-base-{uuid.uuid4().hex[:6]}.", partitions=1)
     await ensure_topics(settings, bootstrap)
-    records = _raw_events(events, 0)
-    await _produce(bootstrap, settings.topic("invoicing.raw-events"), records)
+    records = raw_events(events, 0)
+    await produce(bootstrap, settings.topic("invoicing.raw-events"), records)
     ref = demo_reference()
     src = Shopify(PlatformSettings(secret=None))
     consumer = AIOKafkaConsumer(settings.topic("invoicing.raw-events"), bootstrap_servers=bootstrap,
@@ -249,8 +155,8 @@ async def baseline_throughput(bootstrap: str, events: int) -> float:
 
 
 async def latency(bootstrap: str, rate: float, seconds: float, out: Path) -> dict[str, float]:
-    settings = await _bench_settings(bootstrap, "lat-" + uuid.uuid4().hex[:6])
-    worker = _start_worker(settings, bootstrap, out)
+    settings = await bench_settings(bootstrap, "lat-" + uuid.uuid4().hex[:6])
+    worker = start_worker(settings, bootstrap, out)
     port = free_port()
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "INVOICING_TOPIC_PREFIX": settings.topic_prefix,
            "INVOICING_SHOPIFY_SECRET": SECRET}
@@ -275,7 +181,7 @@ async def latency(bootstrap: str, rate: float, seconds: float, out: Path) -> dic
             answer_s: list[float] = []
             rejected = 0
             arrivals: dict[bytes, float] = {}
-            reader = asyncio.ensure_future(_count_until(bootstrap, settings.topic("invoices"), count + 1,
+            reader = asyncio.ensure_future(count_until(bootstrap, settings.topic("invoices"), count + 1,
                                                         timeout=seconds + 60, arrivals=arrivals))
 
             async def post(req: Any) -> None:
@@ -320,8 +226,8 @@ async def latency(bootstrap: str, rate: float, seconds: float, out: Path) -> dic
                 "p50_ms": _percentile_ms(lat, 0.5), "p99_ms": _percentile_ms(lat, 0.99),
                 "http_p99_ms": _percentile_ms(answer_s, 0.99)}
     finally:
-        _stop(gateway)
-        _stop(worker)
+        stop(gateway)
+        stop(worker)
 
 
 def _percentile_ms(sorted_s: list[float], q: float) -> float:
@@ -355,6 +261,13 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
             if not args.json:
                 print(message, file=sys.stderr, flush=True)
 
+        if getattr(args, "state", False):
+            from demo.state_bench import state_recovery
+
+            say(f"state: {args.keys} order states recovered into a RocksDB-backed worker ...")
+            state = await state_recovery(bootstrap, args.keys, out)
+            return {"broker": "embedded" if broker is not None else bootstrap, "state": state,
+                    "rss_mb": state["rss_mb"], "recovery_s": state["recovery_s"]}
         say(f"baseline: plain aiokafka, {args.events} events ...")
         base = await baseline_throughput(bootstrap, args.events)
         say(f"pipeline: Faust worker, {args.events} events ...")
@@ -384,6 +297,14 @@ def run_bench(args: argparse.Namespace) -> int:
     result = asyncio.run(_bench(args))
     if args.json:
         print(json.dumps(result, indent=2))
+        return 0
+    if "state" in result:
+        st = result["state"]
+        print("=== invoicing bench --state (one run, one broker) ===")
+        print(f"order states:           {st['keys']} on the orders changelog, RocksDB store")
+        print(f"recovered in:           {st['recovery_s']} s (start to first invoice request {st['start_with_keys_s']} s, "
+              f"{st['start_empty_s']} s with no state)")
+        print(f"worker resident memory: {st['rss_mb']} MiB ({st['rss_empty_mb']} MiB with no state)")
         return 0
     print("=== invoicing bench (one run, one broker) ===")
     print(f"broker:                 {result['broker']}")

@@ -42,4 +42,7 @@ def add_bench(sub: Any) -> None:
     p.add_argument("--events", type=int, default=5000)
     p.add_argument("--rate", type=float, default=200.0, help="events/s for the latency run")
     p.add_argument("--latency-seconds", type=float, default=5.0)
+    p.add_argument("--state", action="store_true", help="measure only the dedup state instead: recovery time and "
+                                                        "resident memory of a RocksDB-backed worker holding --keys order states")
+    p.add_argument("--keys", type=int, default=1_000_000, help="order states for --state (default 1,000,000)")
     p.set_defaults(func=cmd_bench)
