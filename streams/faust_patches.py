@@ -24,6 +24,16 @@ that changes them fails a test instead of silently dropping a correction.
 3. **Consumer fetch wait.** Faust hard-codes the consumer's ``fetch_max_wait_ms`` to
    1,500 ms: every hop between agents can then wait that long on a quiet partition.
    The configured wait is used instead.
+4. **Four asyncio tasks per record.** ``Consumer._drain_messages`` hands each fetched record to
+   the topic's callback through ``wait_first(callback(message), suspend_flow.wait())``, so that a
+   callback blocked on a full stream buffer can be interrupted by a rebalance. ``wait_first``
+   creates and cancels four tasks for every record (the callback, the suspend wait, the stopped
+   and the crashed waits), although nearly every callback finishes without waiting at all: a
+   py-spy sample of a worker recovering a table showed that machinery as its largest cost. The
+   consumer's ``wait_first`` now first runs the callback to its first suspension; if it finishes
+   there, no task is made; if it suspends, the rest runs under the original ``wait_first``,
+   which still lets the suspend, stop and crash events win. (Measured with
+   ``invoicing bench --state --keys 200000``: recovery 26.3 and 26.7 s before, 19.3 and 22.3 s after.)
 
 This module is also the one place the project reads or writes a private attribute of Faust or
 aiokafka (`committed_offset`, `set_read_offset`, `log_start_client` for ``streams/acking.py``).
@@ -44,12 +54,13 @@ from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.consumer.subscription_state import SubscriptionState
 from aiokafka.errors import ConsumerStoppedError
 from faust.tables.recovery import Recovery
+from mode.services import Service, WaitResults
 from faust.transport import consumer as _faust_consumer
 from faust.transport.drivers import aiokafka as _faust_aiokafka
 
 from domain.errors import PipelineError
 
-__all__ = ["apply", "set_fetch_max_wait_ms", "PATCHED", "PRIVATE", "check_internals", "committed_offset",
+__all__ = ["apply", "set_fetch_max_wait_ms", "PATCHED", "RELIED_ON", "PRIVATE", "check_internals", "committed_offset",
            "set_read_offset", "log_start_client"]
 
 _FETCH_MAX_WAIT_MS = {"value": 20}
@@ -145,12 +156,63 @@ async def on_recovery_completed(self: Any, generation_id: int = 0) -> None:
     self.log.info("Worker ready")
 
 
+class _Resumed:
+    """An awaitable that carries on a coroutine already run to its first suspension (patch 4)."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Any, first: Any) -> None:
+        self.coro, self.first = coro, first
+
+    def __await__(self) -> Any:
+        value = self.first
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                self.coro.close()
+                raise
+            except BaseException as exc:  # thrown into the awaiting task (a cancellation): pass it on
+                try:
+                    value = self.coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = self.coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def wait_first(self: Any, *coros: Any, timeout: Any = None) -> Any:
+    """``Consumer.wait_first`` (``Service.wait_first``) with no tasks for a callback that never waits (patch 4)."""
+    if timeout is None and len(coros) == 2 and inspect.iscoroutine(coros[0]) and not self.suspend_flow.is_set():
+        callback, suspended = coros
+        try:
+            waiting_on = callback.send(None)
+        except StopIteration as done:
+            suspended.close()
+            return WaitResults([callback], [done.value], False)
+        except BaseException:
+            suspended.close()
+            raise
+        coros = (_Resumed(callback, waiting_on), suspended)
+    return await Service.wait_first(self, *coros, timeout=timeout)
+
+
 #: (class, method name, replacement): what ``apply`` installs
 PATCHED: list[tuple[type, str, Any]] = [
     (Recovery, "on_recovery_completed", on_recovery_completed),
     (Recovery, "_resume_streams", _resume_streams),
     (_faust_aiokafka.AIOKafkaConsumerThread, "_fetch_records", _fetch_records),
     (_faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer", _create_worker_consumer),
+    (_faust_consumer.Consumer, "wait_first", wait_first),
+]
+
+#: (class, method name): Faust methods a patch depends on without replacing them (patch 4 relies on how
+#: ``_drain_messages`` calls ``wait_first``); pinned by the same test as the replaced ones
+RELIED_ON: list[tuple[type, str]] = [
+    (_faust_consumer.Consumer, "_drain_messages"),
 ]
 
 _ORIGINALS: dict[tuple[type, str], Any] = {(cls, name): getattr(cls, name) for cls, name, _ in PATCHED}
@@ -191,6 +253,7 @@ def log_start_client(consumer: Any) -> tuple[Any, Any]:
 PRIVATE: list[tuple[type, str, str]] = [
     (_faust_consumer.Consumer, "_committed_offset", "set"),
     (_faust_consumer.Consumer, "_read_offset", "set"),
+    (_faust_consumer.Consumer, "_drain_messages", "method"),
     (_faust_aiokafka.Consumer, "_thread", "set"),
     (_faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer", "method"),
     (_faust_aiokafka.AIOKafkaConsumerThread, "_fetch_records", "method"),

@@ -7,9 +7,11 @@ events waiting loses none of them) and tests/streams/test_offset_guard.py.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import inspect
 import re
+from typing import Any
 
 import faust
 import pytest
@@ -27,6 +29,8 @@ WRITTEN_AGAINST = {
     "Recovery._resume_streams": "d986a6710c1aca98",
     "AIOKafkaConsumerThread._fetch_records": "39a2c6c79fc1455a",
     "AIOKafkaConsumerThread._create_worker_consumer": "c2701bfc3e6f6cad",
+    "Consumer.wait_first": "feade6a31f8a6789",  # mode's Service.wait_first, which the consumer inherits
+    "Consumer._drain_messages": "44a2500309e83c63",  # relied on: how it calls wait_first per record
 }
 
 
@@ -34,6 +38,9 @@ def test_the_replaced_faust_methods_are_unchanged() -> None:
     seen = {}
     for cls, name, _ in faust_patches.PATCHED:
         source = inspect.getsource(faust_patches.original(cls, name))
+        seen[f"{cls.__name__}.{name}"] = hashlib.sha256(source.encode()).hexdigest()[:16]
+    for cls, name in faust_patches.RELIED_ON:
+        source = inspect.getsource(getattr(cls, name))
         seen[f"{cls.__name__}.{name}"] = hashlib.sha256(source.encode()).hexdigest()[:16]
     assert seen == WRITTEN_AGAINST, f"faust {faust.__version__} changed a patched method: review streams/faust_patches.py"
 
@@ -81,3 +88,70 @@ def test_no_private_attribute_of_faust_or_aiokafka_is_touched_outside_this_modul
             if re.search(r"\b(app|consumer|thread|fetcher|recovery)\._[a-z]", line):
                 offenders.append(f"{path.name}:{n}: {line.strip()}")
     assert not offenders, offenders
+
+
+@pytest.fixture
+async def consumer() -> Any:
+    """What patch 4's ``wait_first`` uses of Faust's consumer: a real mode Service (the stopped and crashed
+    events the original ``wait_first`` also waits on) with a suspend_flow event."""
+    from mode import Service
+    from mode.utils.locks import Event
+
+    class FlowService(Service):
+        suspend_flow: Event
+
+    svc = FlowService()
+    svc.suspend_flow = Event()
+    return svc
+
+
+async def test_a_callback_that_never_waits_runs_without_any_task(consumer: Any) -> None:
+    made: list[Any] = []
+    loop = asyncio.get_running_loop()
+    factory = loop.get_task_factory()
+    loop.set_task_factory(lambda lp, coro, **kw: made.append(coro) or asyncio.Task(coro, loop=lp, **kw))
+    try:
+        async def callback() -> str:
+            return "delivered"
+        result = await faust_patches.wait_first(consumer, callback(), consumer.suspend_flow.wait())
+    finally:
+        loop.set_task_factory(factory)
+    assert result.results == ["delivered"] and not result.stopped
+    assert made == []  # the original makes four tasks for this one record
+
+
+async def test_a_callback_that_waits_is_finished_or_interrupted_as_before(consumer: Any) -> None:
+    gate = asyncio.Event()
+    steps: list[str] = []
+
+    async def callback() -> str:
+        steps.append("queued")
+        await gate.wait()  # a full stream buffer
+        steps.append("put")
+        return "delivered"
+
+    waiting = asyncio.ensure_future(faust_patches.wait_first(consumer, callback(), consumer.suspend_flow.wait()))
+    await asyncio.sleep(0.01)
+    assert steps == ["queued"] and not waiting.done()
+    gate.set()
+    result = await asyncio.wait_for(waiting, 5)
+    assert result.results == ["delivered"] and steps == ["queued", "put"]
+
+    gate.clear()
+    steps.clear()
+    waiting = asyncio.ensure_future(faust_patches.wait_first(consumer, callback(), consumer.suspend_flow.wait()))
+    await asyncio.sleep(0.01)
+    consumer.suspend_flow.set()  # a rebalance: the blocked callback gives way and is cancelled, as in mode
+    result = await asyncio.wait_for(waiting, 5)
+    assert result.results == [True] and steps == ["queued"]
+    gate.set()
+    await asyncio.sleep(0.01)
+    assert steps == ["queued"], "the interrupted callback went on after the rebalance"
+
+
+async def test_an_error_in_the_callback_reaches_the_consumer(consumer: Any) -> None:
+    async def callback() -> None:
+        raise ValueError("bad record")
+
+    with pytest.raises(ValueError, match="bad record"):
+        await faust_patches.wait_first(consumer, callback(), consumer.suspend_flow.wait())
