@@ -14,7 +14,8 @@ Measurements, all from this run:
    consumer group, on topics of two partitions both times, and their ratio.
 4. **Latency**: webhooks posted over HTTP to a gateway at a steady rate; for each,
    the time from the gateway's 2xx to its invoice on the topic (p50, p99).
-5. **Documents**: PDF + UBL renderings per second on one core.
+5. **Gateway**: one gateway process alone, signed webhooks as fast as it answers (`demo.gateway_bench`).
+6. **Documents**: PDF + UBL renderings per second on one core.
 
 ``--state [--keys N]`` measures instead the dedup state of a RocksDB-backed worker: recovery time of *N*
 order states from the changelog and the worker's resident memory (`demo.state_bench`).
@@ -26,7 +27,6 @@ import asyncio
 import json
 import os
 import random
-import subprocess
 import sys
 import time
 import uuid
@@ -44,6 +44,7 @@ from demo.samples import shopify as shop
 from demo.samples.invoices import demo_reference
 from domain.settings import PlatformSettings, Settings, load_settings
 from sources.shopify import Shopify
+from demo.gateway_bench import gateway_alone, start_gateway, wait_healthy
 from demo.bench_support import SECRET, bench_settings, count_until, produce, raw_events, start_worker, stop
 
 __all__ = ["run_bench"]
@@ -158,22 +159,14 @@ async def latency(bootstrap: str, rate: float, seconds: float, out: Path) -> dic
     settings = await bench_settings(bootstrap, "lat-" + uuid.uuid4().hex[:6])
     worker = start_worker(settings, bootstrap, out)
     port = free_port()
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "INVOICING_TOPIC_PREFIX": settings.topic_prefix,
-           "INVOICING_SHOPIFY_SECRET": SECRET}
-    gateway = subprocess.Popen([sys.executable, "-m", "invoicing", "gateway", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    gateway = start_gateway(settings, bootstrap, port, out)
     try:
         await _warm_up(settings, bootstrap)
+        await wait_healthy(port)
         # enough connections that the client never limits the offered rate; a request the gateway does not
         # answer in time counts as rejected (the run reports it), it does not end the run
         limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, limits=limits) as client:
-            for _ in range(100):
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
             count = max(1, int(rate * seconds))
             at = datetime.now(timezone.utc)
             reqs = [shop.order(n, random.Random(n), SECRET, at).requests[-1] for n in range(20_000, 20_000 + count)]
@@ -276,6 +269,8 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
         scaled = await scale_out(bootstrap, args.events, out)
         say(f"latency: {args.rate:g} events/s over HTTP for {args.latency_seconds:g} s ...")
         lat = await latency(bootstrap, args.rate, args.latency_seconds, out)
+        say(f"gateway: one process alone, {args.events} signed webhooks as fast as it answers ...")
+        gw = await gateway_alone(bootstrap, args.events, out)
         say("documents: PDF + UBL on one core ...")
         docs = documents_per_second(2.0)
     finally:
@@ -289,6 +284,7 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
         "ratio": round(pipe / base, 3),
         "scale_out": scaled,
         "latency": lat,
+        "gateway": gw,
         "documents": docs,
     }
 
@@ -319,6 +315,9 @@ def run_bench(args: argparse.Namespace) -> int:
           f"(gateway 2xx → invoice on topic, {lat['measured']} events)")
     print(f"  offered {lat['offered_per_s']}/s, gateway answered {lat['answered_per_s']}/s "
           f"(HTTP p99 {lat['http_p99_ms']} ms), {lat['rejected']} not accepted")
+    gw = result["gateway"]
+    print(f"gateway alone:          {gw['requests_per_s']} requests/s answered 2xx ({gw['accepted']} of {gw['requests']} "
+          f"over {gw['connections']} connections, each on the topic)")
     d = result["documents"]
     print(f"documents per core:     {d['pdf_and_ubl_per_second']} PDF+UBL/s (PDF {d['pdf_ms']} ms, UBL {d['ubl_ms']} ms)")
     return 0

@@ -1,0 +1,107 @@
+"""`invoicing bench`'s gateway measurement: one gateway process alone (no worker), signed Shopify webhooks sent
+as fast as it answers them over keep-alive connections, the signature verified and the broker's acknowledgement
+awaited before each 2xx, as in production.
+
+The client is a small HTTP/1.1 loop over asyncio streams, not httpx: a general-purpose client in the same
+two cores would measure itself. The run fails unless the raw-events topic holds one record for every 2xx
+(an accepted webhook is one on the topic).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from demo.bench_support import SECRET, bench_settings, count_until, stop
+from demo.samples import shopify as shop
+from domain.settings import Settings
+from infra.broker import free_port
+
+__all__ = ["gateway_alone", "start_gateway", "wait_healthy"]
+
+
+def start_gateway(settings: Settings, bootstrap: str, port: int, out: Path) -> subprocess.Popen[bytes]:
+    """A gateway process on loopback *port* accepting the bench's signed Shopify webhooks, logging to *out*."""
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "INVOICING_TOPIC_PREFIX": settings.topic_prefix,
+           "INVOICING_SHOPIFY_SECRET": SECRET}
+    return subprocess.Popen([sys.executable, "-m", "invoicing", "gateway", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=open(out / f"gateway-{settings.app_id}.log", "wb"),
+                            start_new_session=True)
+
+
+async def wait_healthy(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as client:
+        while True:
+            try:
+                if (await client.get("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the gateway on port {port} did not answer /healthz within {timeout:g} s")
+            await asyncio.sleep(0.1)
+
+
+def _wire(req: Any, port: int) -> bytes:
+    head = [f"{req.method} {req.path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(req.body)}"]
+    head += [f"{k}: {v}" for k, v in req.headers.items() if k.lower() not in ("host", "content-length")]
+    body: bytes = req.body
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def _connection(port: int, requests: list[bytes], statuses: list[int]) -> None:
+    """Send *requests* one after another on one keep-alive connection, recording each answer's status."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for raw in requests:
+            writer.write(raw)
+            status_line = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            statuses.append(int(status_line.split()[1]))
+    finally:
+        writer.close()
+
+
+async def gateway_alone(bootstrap: str, requests: int, out: Path, connections: int = 32) -> dict[str, Any]:
+    """Requests/s one gateway process answers with 2xx, *requests* signed webhooks over *connections*."""
+    settings = await bench_settings(bootstrap, "gw-" + uuid.uuid4().hex[:6])
+    port = free_port()
+    gateway = start_gateway(settings, bootstrap, port, out)
+    try:
+        await wait_healthy(port)
+        at = datetime.now(timezone.utc)
+        warm = [_wire(shop.order(n, random.Random(n), SECRET, at).requests[-1], port) for n in range(40_000, 40_050)]
+        warm_statuses: list[int] = []
+        await asyncio.gather(*(_connection(port, warm[i::10], warm_statuses) for i in range(10)))
+        if refused := sorted({s for s in warm_statuses if not 200 <= s < 300}):
+            raise RuntimeError(f"the gateway refused the bench's signed webhooks (HTTP {refused}); see {out}")
+        wire = [_wire(shop.order(n, random.Random(n), SECRET, at).requests[-1], port)
+                for n in range(50_000, 50_000 + requests)]
+        statuses: list[int] = []
+        started = time.perf_counter()
+        await asyncio.gather(*(_connection(port, wire[i::connections], statuses) for i in range(connections)))
+        seconds = time.perf_counter() - started
+        accepted = sum(1 for s in statuses if 200 <= s < 300)
+        on_topic, _ = await count_until(bootstrap, settings.topic("invoicing.raw-events"), len(warm) + accepted,
+                                        timeout=60)
+        if on_topic != len(warm) + accepted:
+            raise RuntimeError(f"{accepted} webhooks answered 2xx but {on_topic - len(warm)} raw events on the topic")
+        return {"requests": requests, "connections": connections, "accepted": accepted,
+                "seconds": round(seconds, 2), "requests_per_s": round(accepted / max(seconds, 1e-9), 1)}
+    finally:
+        stop(gateway)
