@@ -10,7 +10,7 @@ __all__ = [
     "DEAD_LETTERS", "DELIVERIES", "DELIVERY_LATENCY", "STAGE_LATENCY", "FETCHES", "ORDER_STATE_UPDATES",
     "OPEN_CYCLES", "OPEN_CYCLE_ORDERS", "ORDER_STATES", "ORDER_STATES_SWEPT", "CIRCUIT_STATE", "RATE_LIMIT_WAITS", "ISSUE_LATENCY",
     "STREAM_GAPS", "STREAM_REDELIVERED", "DRAFTS_REFUSED", "count_refusal", "DOCUMENTS_REJECTED", "UNCONFIGURED_TARGET",
-    "WEBHOOK_TO_INVOICE", "WEBHOOK_TO_DELIVERY",
+    "CONSUMER_LAG", "DEAD_LETTERS_PENDING", "WEBHOOK_TO_INVOICE", "WEBHOOK_TO_DELIVERY",
 ]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10)
@@ -41,6 +41,8 @@ DOCUMENTS_REJECTED = Counter("invoicing_documents_rejected_total", "E-invoice do
 _END_TO_END_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600)
 WEBHOOK_TO_INVOICE = Histogram("invoicing_webhook_to_invoice_seconds", "From the gateway receiving the webhook to its invoice written to the invoices topic (first issue only; replays and cycle invoices not counted).", buckets=_END_TO_END_BUCKETS)
 WEBHOOK_TO_DELIVERY = Histogram("invoicing_webhook_to_delivery_seconds", "From the gateway receiving the webhook to the invoice delivered to a target (first delivery of an immediately issued invoice).", ["target"], buckets=_END_TO_END_BUCKETS)
+CONSUMER_LAG = Gauge("invoicing_consumer_lag_messages", "Messages on a partition after the consumer group's committed offset (end offset - committed), measured by the worker.", ["group", "topic", "partition"])
+DEAD_LETTERS_PENDING = Gauge("invoicing_dead_letters_pending", "Dead letters not replayed yet, by stage and target ('' for none), as the worker reads the dead-letter topic.", ["stage", "target"])
 DRAFTS_REFUSED = Counter("invoicing_drafts_refused_total", "Drafts the gate refused before numbering, by stage and failing field (lines[i] counted as lines).", ["stage", "field"])
 
 

@@ -18,6 +18,7 @@ import faust
 
 from infra.broker import BROKER_TOPICS_LOST, BrokerWatch, ensure_topics, read_epoch, wait_for_broker
 from infra.health import Health, serve_health
+from streams.operations import ProducerHealth, watch_operations
 from streams.preflight import check_targets
 from domain.logsafe import configure_logging
 from domain.settings import Settings
@@ -56,6 +57,8 @@ def _run_once(settings: Settings, bootstrap: str, health: Health, level: str) ->
 
         loop.run_until_complete(register_schemas(settings.schema_registry_url, topics))
     pipeline = build(settings, bootstrap, health=health, epoch=epoch)
+    pipeline.app.sensors.add(ProducerHealth(health))
+    loop.create_task(watch_operations(pipeline))  # consumer lag, dead letters pending, the producer probe
     worker = faust.Worker(pipeline.app, loop=loop, loglevel=level, quiet=True, override_logging=False)
     if settings.log_format == "json":
         worker.spinner = None  # its terminal escapes would start a log line: JSON lines carry nothing else
