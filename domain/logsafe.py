@@ -43,7 +43,8 @@ class SafeFormatter(logging.Formatter):
 
 def configure_logging(level: str, fmt: str = "text") -> None:
     """Log to stderr at *level* (replacing handlers set up before): *fmt* ``text`` through `SafeFormatter`,
-    ``json`` through `domain.jsonlog.JsonFormatter` (one JSON object per line); secret values redacted."""
+    ``json`` through `domain.jsonlog.JsonFormatter` (one JSON object per line); secret values redacted. Python's
+    warnings go through the same handler (logger ``py.warnings``), not as lines of their own on stderr."""
     handler = logging.StreamHandler()
     redactor = Redactor()
     handler.setFormatter(JsonFormatter(redactor) if fmt == "json" else SafeFormatter(LOG_FORMAT, redactor=redactor))
@@ -52,3 +53,4 @@ def configure_logging(level: str, fmt: str = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)

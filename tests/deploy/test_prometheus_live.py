@@ -200,7 +200,10 @@ async def _run(url: str, client: httpx.AsyncClient, settings: Any, bootstrap: st
     assert not missing, f"no samples of {missing}"
     issued = await samples("invoicing_invoices_issued_total")
     assert all(s["metric"].get("series") and s["metric"].get("currency") for s in issued), issued
-    assert {s["metric"]["job"] for s in await samples("up == 1")} == {"invoicing-gateway", "invoicing-worker"}
+    async def both_up() -> bool:  # a scrape may time out (1 s) on a loaded machine: up is 0 until the next one
+        return {s["metric"]["job"] for s in await samples("up == 1")} == {"invoicing-gateway", "invoicing-worker"}
+
+    assert await wait_until(both_up, timeout=15, interval=1.0)
     assert await samples('invoicing_webhook_requests_total{job="invoicing-gateway", platform="shopify", status="401"} > 0')
 
     # the worker's JSON log follows the invoices: platform, event id, order key, invoice number; no secret

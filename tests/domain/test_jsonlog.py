@@ -8,9 +8,11 @@ tests/deploy/test_prometheus_live.py, on a real worker process.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import sys
+import warnings
 
 import pytest
 
@@ -75,11 +77,19 @@ def test_invoicing_log_format_json_installs_the_json_formatter(monkeypatch: pyte
         configure_logging("INFO", load_settings().log_format)
         (handler,) = root.handlers
         assert isinstance(handler.formatter, JsonFormatter)
+        stream = io.StringIO()
+        handler.setStream(stream)  # type: ignore[attr-defined]
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("a library's warning\nover two lines", UserWarning)
+        (line,) = stream.getvalue().splitlines()
+        assert json.loads(line)["logger"] == "py.warnings", "a warning is a JSON line too"
         configure_logging("INFO")
         (handler,) = root.handlers
         assert isinstance(handler.formatter, SafeFormatter) and handler.formatter.redactor is not None, \
             "text lines are redacted too"
     finally:
+        logging.captureWarnings(False)
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
     monkeypatch.setenv("INVOICING_LOG_FORMAT", "xml")
