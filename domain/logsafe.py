@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import re
 
+from domain.jsonlog import JsonFormatter, Redactor
+
 __all__ = ["SafeFormatter", "printable", "configure_logging", "LOG_FORMAT"]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -28,18 +30,27 @@ def printable(value: object, limit: int = 200) -> str:
 
 
 class SafeFormatter(logging.Formatter):
-    """A `logging.Formatter` whose every record is exactly one line."""
+    """A `logging.Formatter` whose every record is exactly one line (secret values redacted by *redactor*)."""
+
+    def __init__(self, fmt: str | None = None, *, redactor: Redactor | None = None) -> None:
+        super().__init__(fmt)
+        self.redactor = redactor
 
     def format(self, record: logging.LogRecord) -> str:
-        return _CONTROL.sub(_escape, super().format(record))
+        text = _CONTROL.sub(_escape, super().format(record))
+        return self.redactor(text) if self.redactor else text
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr at *level* through `SafeFormatter` (replacing handlers set up before)."""
+def configure_logging(level: str, fmt: str = "text") -> None:
+    """Log to stderr at *level* (replacing handlers set up before): *fmt* ``text`` through `SafeFormatter`,
+    ``json`` through `domain.jsonlog.JsonFormatter` (one JSON object per line); secret values redacted. Python's
+    warnings go through the same handler (logger ``py.warnings``), not as lines of their own on stderr."""
     handler = logging.StreamHandler()
-    handler.setFormatter(SafeFormatter(LOG_FORMAT))
+    redactor = Redactor()
+    handler.setFormatter(JsonFormatter(redactor) if fmt == "json" else SafeFormatter(LOG_FORMAT, redactor=redactor))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)

@@ -10,6 +10,7 @@ __all__ = [
     "DEAD_LETTERS", "DELIVERIES", "DELIVERY_LATENCY", "STAGE_LATENCY", "FETCHES", "ORDER_STATE_UPDATES",
     "OPEN_CYCLES", "OPEN_CYCLE_ORDERS", "ORDER_STATES", "ORDER_STATES_SWEPT", "CIRCUIT_STATE", "RATE_LIMIT_WAITS", "ISSUE_LATENCY",
     "STREAM_GAPS", "STREAM_REDELIVERED", "DRAFTS_REFUSED", "count_refusal", "DOCUMENTS_REJECTED", "UNCONFIGURED_TARGET",
+    "CONSUMER_LAG", "DEAD_LETTERS_PENDING", "WEBHOOK_TO_INVOICE", "WEBHOOK_TO_DELIVERY",
 ]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10)
@@ -19,8 +20,8 @@ WEBHOOK_LATENCY = Histogram("invoicing_webhook_seconds", "Webhook handling time 
 EVENTS_IN = Counter("invoicing_events_in_total", "Order events read from platforms, by trigger kind.", ["platform", "trigger"])
 DUPLICATES = Counter("invoicing_duplicates_dropped_total", "Duplicates dropped: level=event (same platform event) or order (same order again).", ["level", "trigger"])
 ORDER_STATE_UPDATES = Counter("invoicing_order_state_updates_total", "Events that updated an order without issuing (paid, cancelled, accumulated).", ["kind"])
-INVOICES_ISSUED = Counter("invoicing_invoices_issued_total", "Invoices and credit notes issued, by trigger kind.", ["document_type", "trigger"])
-INVOICED_AMOUNT = Counter("invoicing_invoiced_amount_total", "Sum of invoice totals (for dashboards only; the books use Decimal).", ["currency"])
+INVOICES_ISSUED = Counter("invoicing_invoices_issued_total", "Invoices and credit notes issued, by numbering series, document type, trigger kind and currency.", ["series", "document_type", "trigger", "currency"])
+INVOICED_AMOUNT = Counter("invoicing_invoiced_amount_total", "Sum of invoice totals in the currency's units, by series and currency (for dashboards only; the books use Decimal).", ["series", "currency"])
 ISSUE_LATENCY = Histogram("invoicing_issue_wait_seconds", "From issue request written to invoice issued.", buckets=_LATENCY_BUCKETS)
 DEAD_LETTERS = Counter("invoicing_dead_letters_total", "Messages sent to the dead-letter topic, by stage.", ["stage"])
 DELIVERIES = Counter("invoicing_deliveries_total", "Delivery outcomes per target: ok, already_present, retried, failed, parked.", ["target", "outcome"])
@@ -37,6 +38,11 @@ RATE_LIMIT_WAITS = Counter("invoicing_rate_limit_wait_seconds_total", "Seconds s
 STREAM_GAPS = Counter("invoicing_stream_gaps_total", "Times a stream processor found records missing before the one it got, and read them again.", ["topic"])
 STREAM_REDELIVERED = Counter("invoicing_stream_redelivered_total", "Records the consumer delivered again after a seek, skipped as already processed.", ["topic"])
 DOCUMENTS_REJECTED = Counter("invoicing_documents_rejected_total", "E-invoice documents that failed validation (XSD, EN 16931, Peppol rules) before delivery, by format and target.", ["format", "target"])
+_END_TO_END_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600)
+WEBHOOK_TO_INVOICE = Histogram("invoicing_webhook_to_invoice_seconds", "From the gateway receiving the webhook to its invoice written to the invoices topic (first issue only; replays and cycle invoices not counted).", buckets=_END_TO_END_BUCKETS)
+WEBHOOK_TO_DELIVERY = Histogram("invoicing_webhook_to_delivery_seconds", "From the gateway receiving the webhook to the invoice delivered to a target (first delivery of an immediately issued invoice).", ["target"], buckets=_END_TO_END_BUCKETS)
+CONSUMER_LAG = Gauge("invoicing_consumer_lag_messages", "Messages on a partition after the consumer group's committed offset (end offset - committed), measured by the worker.", ["group", "topic", "partition"])
+DEAD_LETTERS_PENDING = Gauge("invoicing_dead_letters_pending", "Dead letters not replayed yet, by stage and target ('' for none), as the worker reads the dead-letter topic.", ["stage", "target"])
 DRAFTS_REFUSED = Counter("invoicing_drafts_refused_total", "Drafts the gate refused before numbering, by stage and failing field (lines[i] counted as lines).", ["stage", "field"])
 
 

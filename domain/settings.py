@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     token_store_key: SecretStr | None = Field(None, description="Fernet key that encrypts the token store.")
     producer_max_batch_bytes: int = Field(16384, ge=1, description="Producer batch size of the worker. 1 sends every record in its own batch: needed on the embedded broker, whose end offsets are wrong after multi-record batches and would make Faust stop recovering a table before its last updates.")
     log_level: str = Field("WARNING")
+    log_format: Literal["text", "json"] = Field("text", description="text: one line per record; json: one JSON object per line with platform, event id, order key and invoice number where known (domain.jsonlog).")
+    ops_check_interval: float = Field(15.0, gt=0, description="Seconds between the worker's measurements of consumer lag and pending dead letters (invoicing_consumer_lag_messages, invoicing_dead_letters_pending).")
 
     def topic(self, name: str) -> str:
         """Full topic name for *name*."""

@@ -4,11 +4,15 @@
 check of the process passes now (the worker: reference data read, a seller configured, the
 broker reachable, ...), else 503 with the failing checks in words. ``/metrics`` is
 Prometheus' exposition. Each check is also the gauge ``invoicing_ready{check}`` (1 passing,
-0 failing), so an alert can name what is wrong.
+0 failing), so an alert can name what is wrong. A request that fails is one log record, never
+`socketserver`'s traceback on stderr (a line of its own, which would break ``INVOICING_LOG_FORMAT=json``);
+a client gone before its answer (a scrape that timed out) is no error of ours and is not logged.
 """
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,6 +20,11 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 __all__ = ["Health", "serve_health", "READY"]
+
+log = logging.getLogger("infra.health")
+
+#: a client that closed its connection before the answer was written
+_CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
 READY = Gauge("invoicing_ready", "1 while a readiness check of this process passes, 0 while it fails.", ["check"])
 
@@ -79,7 +88,17 @@ def serve_health(health: Health, host: str, port: int) -> ThreadingHTTPServer:
             else:
                 self._send(404, b'{"error":"not found"}', "application/json")
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = _Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
     return server
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Called inside ``except`` by `socketserver` for a request that raised: one log record, or none for a
+        client that went away."""
+        if isinstance(sys.exc_info()[1], _CLIENT_GONE):
+            return
+        log.warning("the request from %s to /healthz, /readyz or /metrics failed", client_address[0], exc_info=True)

@@ -73,7 +73,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     bootstrap = _bootstrap(settings)
-    configure_logging(settings.log_level)  # one line per record, whatever a request carried
+    configure_logging(settings.log_level, settings.log_format)  # one line per record, whatever a request carried
 
     async def run() -> None:
         await wait_for_broker(bootstrap)

@@ -48,6 +48,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
+from domain.jsonlog import start_log_context
 from domain.metrics import STREAM_GAPS, STREAM_REDELIVERED
 from streams.faust_patches import committed_offset, log_start_client, set_read_offset
 
@@ -396,6 +397,7 @@ def _topic_names(stream: Any) -> list[str]:
 async def guarded(p: Any, event: Any, stage: str) -> AsyncIterator[None]:
     """``async with guarded(p, event, stage):`` around an agent's handling of one event. Cancellation
     (a ``BaseException``) passes through untouched: the event is then processed again."""
+    start_log_context(stage=stage)  # the agent adds platform, event id, order key, invoice number as it learns them
     try:
         yield
     except Interrupted as exc:

@@ -16,6 +16,8 @@ from typing import Any
 from domain.billing import build_draft, unknown_customer
 from domain.codec import decode, encode
 from domain.errors import CodecError, PipelineError
+from domain.jsonlog import add_log_context
+from domain.latency import accepted_headers
 from domain.metrics import count_refusal, DUPLICATES, ORDER_STATE_UPDATES, ORDER_STATES, ORDER_STATES_SWEPT, STAGE_LATENCY
 
 from streams.context import Context
@@ -104,7 +106,8 @@ async def effect(p: Context, kind: str, event: Any, order: dict[str, Any], custo
         draft = build_draft([order], customer=cust, seller=seller, reference=ref, trigger=order["trigger"],
                             targets=targets)
         value = encode("invoice", draft)
-        await p.channels.issue.send(key=draft["series"].encode(), value=value)
+        await p.channels.issue.send(key=draft["series"].encode(), value=value,
+                                    headers=accepted_headers(order.get("received_at")))
         state.update(status="issued", invoice_id=draft["invoice_id"], series=draft["series"])
     elif kind == "cycle":
         customer_id = state.get("customer_id") or customer.customer_id
@@ -132,6 +135,7 @@ async def bill(p: Context, stream: Any) -> None:
             except CodecError as exc:
                 await p.dead_letter(event, stage="bill", error=exc)
                 continue
+            add_log_context(platform=order["platform"], event_id=order["event_id"], order_key=order["order_key"])
             key = event.key
             current = p.tables.orders.get(key)
             state: dict[str, Any] = json.loads(current) if current else {}

@@ -10,6 +10,7 @@ timestamp, so a replay after a crash reproduces the same invoice.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -19,6 +20,8 @@ from domain.codec import decode, encode
 from domain.corrections import credit_note_for
 from domain.errors import CodecError, PipelineError
 from domain.gate import DraftRefused, refuse_if_invalid
+from domain.jsonlog import add_log_context
+from domain.latency import carried, observe_issued
 from domain.metrics import INVOICED_AMOUNT, INVOICES_ISSUED, ISSUE_LATENCY, STAGE_LATENCY, count_refusal
 
 from streams.context import Context
@@ -27,6 +30,9 @@ from streams.acking import guarded, processed_events
 from streams.channels import message_kind
 
 __all__ = ["issue", "credit"]
+
+log = logging.getLogger("streams.issue")
+
 
 async def credit(p: Context, event: Any) -> None:
     """A cancelled order after issue: a credit note in its own series, referencing the invoice."""
@@ -58,6 +64,9 @@ async def issue(p: Context, stream: Any) -> None:
                 await p.dead_letter(event, stage="issue", error=exc)
                 continue
             invoice_id = draft["invoice_id"].encode()
+            source: dict[str, Any] = next(iter(draft["lineage"]), {})
+            add_log_context(invoice_id=draft["invoice_id"], order_key=next(iter(draft["orders"]), None),
+                            platform=source.get("platform"), event_id=source.get("event_id"))
             existing = p.tables.issued.get(invoice_id)
             if existing is not None:
                 _, _, stored = unpack(existing)
@@ -84,9 +93,12 @@ async def issue(p: Context, stream: Any) -> None:
                 continue
             p.tables.issued[invoice_id] = pack(seq, draft["series"], value)
             p.numbering.used(draft["series"], seq)
-            await p.channels.invoices.send(key=invoice_id, value=value)
-            INVOICES_ISSUED.labels(invoice["document_type"], invoice["trigger"]).inc()
+            add_log_context(invoice_number=invoice["number"])
+            log.info("invoice %s issued in series %s", invoice["number"], invoice["series"])
+            await p.channels.invoices.send(key=invoice_id, value=value, headers=carried(event.headers))
+            observe_issued(event.headers)
+            INVOICES_ISSUED.labels(invoice["series"], invoice["document_type"], invoice["trigger"], invoice["currency"]).inc()
             if invoice["total"] > 0:  # the gate lets nothing else through; a metric never fails after the send
-                INVOICED_AMOUNT.labels(invoice["currency"]).inc(float(invoice["total"]))
+                INVOICED_AMOUNT.labels(invoice["series"], invoice["currency"]).inc(float(invoice["total"]))
             ISSUE_LATENCY.observe(max(0.0, time.time() - event.message.timestamp))
             STAGE_LATENCY.labels("issue").observe(time.perf_counter() - started)

@@ -15,6 +15,7 @@ from typing import Any
 
 from domain.codec import decode, encode
 from domain.errors import CodecError, FetchError, PayloadError, PipelineError
+from domain.jsonlog import add_log_context
 from domain.metrics import EVENTS_IN, FETCHES, STAGE_LATENCY
 
 from sources.canonical import OrderEvent
@@ -71,6 +72,7 @@ async def normalise(p: Context, stream: Any) -> None:
             started = time.perf_counter()
             try:
                 raw = decode("raw_event", event.value)
+                add_log_context(platform=raw["platform"], event_id=raw["event_id"])
                 orders = await normalise_raw(p, raw)
             except FetchError as exc:
                 await p.dead_letter(event, stage="fetch", error=exc, platform=_platform(event), retriable=exc.retriable)

@@ -9,6 +9,9 @@
     register_receipts  delivery-receipts   ──► the register (SQL)
     every agent ──► dead-letters (with the reason); `invoicing dlq replay` sends them back where they came from
     timers (leader): sweep ──► orders (expired order states); close_due_cycles ──► cycle-orders (close)
+    beside the agents (streams/operations.py, every worker): the group's committed offsets and the
+    dead-letters topics are read for the lag and pending gauges; while the producer check fails, a probe
+    tombstone ──► dead-letters.replayed
 
 The agents are module-level functions over a `streams.context.Context`; `build` makes the context
 for one set of settings and binds the agents this worker runs (``INVOICING_AGENTS``).

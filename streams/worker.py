@@ -18,6 +18,7 @@ import faust
 
 from infra.broker import BROKER_TOPICS_LOST, BrokerWatch, ensure_topics, read_epoch, wait_for_broker
 from infra.health import Health, serve_health
+from streams.operations import ProducerHealth, watch_operations
 from streams.preflight import check_targets
 from domain.logsafe import configure_logging
 from domain.settings import Settings
@@ -32,7 +33,7 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
     from infra.token_store import configure_token_store
 
     level = settings.log_level.upper()
-    configure_logging(level)
+    configure_logging(level, settings.log_format)
     configure_token_store(settings.token_store, settings.token_store_key.get_secret_value() if settings.token_store_key else None)
     health = Health("reference_data", "seller", "broker")
     if settings.metrics_port:
@@ -56,7 +57,11 @@ def _run_once(settings: Settings, bootstrap: str, health: Health, level: str) ->
 
         loop.run_until_complete(register_schemas(settings.schema_registry_url, topics))
     pipeline = build(settings, bootstrap, health=health, epoch=epoch)
+    pipeline.app.sensors.add(ProducerHealth(health))
+    loop.create_task(watch_operations(pipeline))  # consumer lag, dead letters pending, the producer probe
     worker = faust.Worker(pipeline.app, loop=loop, loglevel=level, quiet=True, override_logging=False)
+    if settings.log_format == "json":
+        worker.spinner = None  # its terminal escapes would start a log line: JSON lines carry nothing else
     lost = {"restart": False}
     loop.create_task(_watch_broker(pipeline, BrokerWatch(settings, bootstrap, epoch), lost))
     try:

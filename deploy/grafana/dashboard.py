@@ -3,8 +3,9 @@
     python deploy/grafana/dashboard.py > deploy/grafana/dashboards/invoicing.json
 
 The JSON is committed and provisioned by docker-compose's Grafana; never edit it by hand:
-tests/ops/test_dashboard.py fails when it differs from what this file generates, and checks
-every expression against a real Prometheus scraping a real gateway and worker.
+tests/deploy/test_dashboard_and_compose.py fails when it differs from what this file generates, and
+tests/deploy/test_prometheus_live.py checks every expression against a real Prometheus scraping a
+real gateway and worker.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = [
     ]),
     ("Pipeline health and lag", [
         ("Consumer lag per topic", "short", "ts",
-         [('sum by (group, topic) (invoicing_consumer_lag_messages)', "{{group}} {{topic}}")]),
+         [('sum by (group, topic) (max by (group, topic, partition) (invoicing_consumer_lag_messages))', "{{group}} {{topic}}")]),
         ("Readiness checks failing", "short", "stat",
          [('count(invoicing_ready == 0) or vector(0)', "failing")]),
         ("Webhook accepted to invoice on the topic, p50 and p99", "s", "ts",
@@ -44,14 +45,16 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = [
          [('histogram_quantile(0.99, sum by (le, stage) (rate(invoicing_stage_seconds_bucket[$__rate_interval])))', "{{stage}}")]),
         ("Duplicates dropped", "ops", "ts",
          [('sum by (level) (rate(invoicing_duplicates_dropped_total[$__rate_interval]))', "{{level}}")]),
-        ("Worker CPU", "percentunit", "ts",
-         [('rate(process_cpu_seconds_total{job="invoicing-worker"}[$__rate_interval])', "{{instance}}")]),
+        ("CPU per process", "percentunit", "ts",
+         [('rate(process_cpu_seconds_total{job=~"invoicing-.*"}[$__rate_interval])', "{{job}} {{instance}}")]),
+        ("Resident memory per process", "bytes", "ts",
+         [('process_resident_memory_bytes{job=~"invoicing-.*"}', "{{job}} {{instance}}")]),
     ]),
     ("Issuing", [
-        ("Invoices issued per series", "ops", "ts",
-         [('sum by (series, document_type) (rate(invoicing_invoices_issued_total[$__rate_interval]))', "{{series}}")]),
-        ("Amount invoiced per currency (last hour)", "short", "ts",
-         [('sum by (currency) (increase(invoicing_invoiced_amount_total[1h]))', "{{currency}}")]),
+        ("Invoices issued per series and currency", "ops", "ts",
+         [('sum by (series, currency) (rate(invoicing_invoices_issued_total[$__rate_interval]))', "{{series}} {{currency}}")]),
+        ("Amount invoiced per series and currency (last hour)", "short", "ts",
+         [('sum by (series, currency) (increase(invoicing_invoiced_amount_total[1h]))', "{{series}} {{currency}}")]),
         ("Drafts refused by the gate, by field", "short", "ts",
          [('sum by (field) (increase(invoicing_drafts_refused_total[$__rate_interval]))', "{{field}}")]),
         ("Documents failing validation", "short", "ts",
@@ -64,12 +67,15 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = [
          [('histogram_quantile(0.99, sum by (le, target) (rate(invoicing_webhook_to_delivery_seconds_bucket[$__rate_interval])))',
            "{{target}}")]),
         ("Circuit open", "short", "ts", [('max by (target) (invoicing_circuit_open)', "{{target}}")]),
+        ("Retries and parked deliveries", "ops", "ts",
+         [('sum by (target, outcome) (rate(invoicing_deliveries_total{outcome=~"retried|parked"}[$__rate_interval]))',
+           "{{target}} {{outcome}}")]),
         ("Rate-limit waits", "s", "ts",
          [('sum by (target) (rate(invoicing_rate_limit_wait_seconds_total[$__rate_interval]))', "{{target}}")]),
     ]),
     ("Dead letters", [
         ("Pending, by stage and target", "short", "ts",
-         [('sum by (stage, target) (invoicing_dead_letters_pending)', "{{stage}} {{target}}")]),
+         [('max by (stage, target) (invoicing_dead_letters_pending)', "{{stage}} {{target}}")]),
         ("Parked per minute, by stage", "short", "ts",
          [('sum by (stage) (increase(invoicing_dead_letters_total[1m]))', "{{stage}}")]),
     ]),

@@ -31,6 +31,7 @@ from infra.broker import TopicProbe, epoch_topic, producer as new_producer
 from domain.codec import encode
 from domain.errors import ConfigError, FetchError, IgnoredEvent, PayloadError, SignatureError, SourceError
 from infra.health import Health, serve_health
+from domain.jsonlog import add_log_context, start_log_context
 from domain.logsafe import printable
 from domain.metrics import WEBHOOK_LATENCY, WEBHOOKS
 from domain.settings import MAX_EVENT_ID_BYTES, Settings
@@ -200,6 +201,7 @@ def create_gateway(settings: Settings, publisher: Any, sources: Mapping[str, Sou
     async def webhook(request: Request) -> Response:
         platform = request.path_params["platform"]
         started = time.perf_counter()
+        start_log_context(platform=platform if platform in active else "unknown")  # this request's log lines
         source = active.get(platform)
         if source is None:
             WEBHOOKS.labels("unknown", "404").inc()
@@ -252,6 +254,7 @@ def create_gateway(settings: Settings, publisher: Any, sources: Mapping[str, Sou
         try:
             info = source.describe(inbound)
             check_event_ids(info)
+            add_log_context(event_id=printable(info.event_id, 100))
         except IgnoredEvent as exc:
             return JSONResponse({"status": "ignored", "reason": str(exc)}, status_code=200), size
         except (PayloadError, SourceError) as exc:
@@ -283,6 +286,7 @@ def create_gateway(settings: Settings, publisher: Any, sources: Mapping[str, Sou
             log.error("broker did not accept %s event %s: %s", platform, printable(info.event_id, 100),
                       type(exc).__name__)
             return _error(503, "broker unavailable, retry later", **{"retry-after": str(RETRY_AFTER_SECONDS)}), size
+        log.info("%s event accepted", platform)
         return _reply(source.acknowledge(inbound, info)), size
 
     async def healthz(request: Request) -> Response:

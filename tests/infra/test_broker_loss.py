@@ -92,12 +92,17 @@ async def test_a_broker_restarted_empty_is_noticed_refused_and_recovered(tmp_pat
             assert (await client.get("/readyz")).status_code == 200
 
             before = await sequences(bootstrap, invoices)
-            # the broker goes away: nothing is accepted, neither process is ready
+            # the broker goes away: nothing is accepted, neither process is ready (and says why), both are alive
             broker.stop()
             await send(client, 2)
             assert set(sent[shop.order(2, random.Random(2), SECRET, at).order_ref]) == {503}
             assert await wait_until(lambda: ready(worker_ready) == 503, timeout=10)
-            assert (await client.get("/readyz")).status_code == 503
+            gateway_answer = await client.get("/readyz")
+            assert gateway_answer.status_code == 503 and gateway_answer.json()["checks"]["broker"] != "ok"
+            assert httpx.get(worker_ready, timeout=2).json()["checks"]["broker"] != "ok"
+            assert worker.metric("invoicing_ready", check="broker") == 0, "the alert InvoicingNotReady can name it"
+            assert (await client.get("/healthz")).status_code == 200, "liveness: the gateway runs"
+            assert ready(worker_ready.replace("/readyz", "/healthz")) == 200, "liveness: the worker runs"
 
             # it comes back empty while a platform keeps sending
             broker = EmbeddedBroker(port=port).start()
@@ -119,6 +124,8 @@ async def test_a_broker_restarted_empty_is_noticed_refused_and_recovered(tmp_pat
             await publish_reference(settings, bootstrap, REFERENCE)
             assert await wait_until(lambda: ready(worker_ready) == 200, timeout=60, interval=0.5), worker.log()[-3000:]
             assert (await client.get("/readyz")).status_code == 200
+            assert set(httpx.get(worker_ready, timeout=2).json()["checks"].values()) == {"ok"}
+            assert worker.metric("invoicing_ready", check="broker") == 1
             await asyncio.sleep(2)
             stop_sending.set()
             await sender

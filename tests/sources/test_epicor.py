@@ -11,11 +11,11 @@ from domain.errors import IgnoredEvent, PayloadError, SignatureError
 from demo.samples import epicor as samples
 from tests.sources.test_contract import SECRET, inbound, make_source
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(timezone.utc)  # the documents' dates; signatures are made when sent (300 s tolerance)
 
 
 def _event(source: Any, doc: dict[str, Any]) -> list[Any]:
-    req = samples.signed(json.dumps(doc).encode(), SECRET, NOW)
+    req = samples.signed(json.dumps(doc).encode(), SECRET, datetime.now(timezone.utc))
     source.verify(inbound(req))
     info = source.describe(inbound(req))
     return source.normalise({"platform": "epicor", "event_type": info.event_type, "event_id": info.event_id,
@@ -44,8 +44,8 @@ def test_bad_signature_stale_and_foreign_body(monkeypatch: pytest.MonkeyPatch) -
     source = make_source("epicor", monkeypatch)
     body = json.dumps(samples.payload(1, True, False, 7, NOW)).encode()
     with pytest.raises(SignatureError):
-        source.verify(inbound(samples.signed(body, "other", NOW)))
+        source.verify(inbound(samples.signed(body, "other", datetime.now(timezone.utc))))
     with pytest.raises(SignatureError):
-        source.verify(inbound(samples.signed(body, SECRET, NOW - timedelta(hours=1))))
+        source.verify(inbound(samples.signed(body, SECRET, datetime.now(timezone.utc) - timedelta(hours=1))))
     with pytest.raises(PayloadError):
         source.describe(inbound(samples.signed(b'{"OrderHed": {}}', SECRET, NOW)))

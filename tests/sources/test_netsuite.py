@@ -11,18 +11,19 @@ from domain.errors import IgnoredEvent, PayloadError, SignatureError
 from demo.samples import netsuite as samples
 from tests.sources.test_contract import SECRET, inbound, make_source
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(timezone.utc)  # the documents' dates; signatures are made when sent (300 s tolerance)
 
 
-def _req(status: str, at: datetime = NOW) -> object:
-    return samples.signed(json.dumps(samples.payload(2, random.Random(2), status, NOW)).encode(), SECRET, at)
+def _req(status: str, at: datetime | None = None) -> object:
+    return samples.signed(json.dumps(samples.payload(2, random.Random(2), status, NOW)).encode(), SECRET,
+                          at or datetime.now(timezone.utc))
 
 
 def test_signature_and_timestamp(monkeypatch: pytest.MonkeyPatch) -> None:
     source = make_source("netsuite", monkeypatch)
     source.verify(inbound(_req("pendingBilling")))
     with pytest.raises(SignatureError):
-        source.verify(inbound(_req("pendingBilling", NOW - timedelta(minutes=10))))
+        source.verify(inbound(_req("pendingBilling", datetime.now(timezone.utc) - timedelta(minutes=10))))
     good = _req("pendingBilling")
     forged = type(good)(good.path, good.body.replace(b"pendingBilling", b"fullyBilled"), good.headers)  # type: ignore[attr-defined]
     with pytest.raises(SignatureError):

@@ -12,7 +12,7 @@ from domain.errors import IgnoredEvent, PayloadError, SignatureError
 from demo.samples import sage_intacct as samples
 from tests.sources.test_contract import SECRET, inbound, make_source
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(timezone.utc)  # the documents' dates; a JWT verified here is made when sent (exp 5 min)
 BODY = json.dumps(samples.document(1, "Converted", NOW)).encode()
 
 
@@ -22,7 +22,7 @@ def _with(req: object, **headers: str) -> object:
 
 def test_good_request_and_dedup_on_idempotency_key(monkeypatch: pytest.MonkeyPatch) -> None:
     source = make_source("sage-intacct", monkeypatch)
-    req = samples._request(BODY, SECRET, NOW, "idem-123")
+    req = samples._request(BODY, SECRET, datetime.now(timezone.utc), "idem-123")
     source.verify(inbound(req))
     event_id = source.describe(inbound(req)).event_id
     assert event_id.startswith("idem-123:") and source.describe(inbound(req)).event_id == event_id
