@@ -310,4 +310,4 @@ async def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.
     return False
 
 
-from demo.samples.invoices import demo_reference, sample_invoice  # noqa: E402  (shared with the benchmark)
+from demo.samples.invoices import demo_reference, sample_invoice  # noqa: E402,F401  (re-exported: the tests take them from here)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -25,7 +25,7 @@ from domain.documents.cii import render_cii
 from domain.documents.ubl import render_ubl, ubl_profile
 from domain.documents.validate import validate_cii, validate_ubl
 from domain.reference import Customer, Product, ReferenceData, Seller
-from domain.tax import EU_COUNTRIES, TaxError, TaxTable
+from domain.tax import EU_COUNTRIES, TaxTable
 from domain.terms import parse_terms
 
 D = Decimal

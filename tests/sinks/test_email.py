@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from domain.documents import render_pdf, render_ubl
 from domain.errors import AuthError, FatalSinkError, InvoiceRejected, RetriableSinkError
 from domain.reference import Customer, ReferenceData
-from sinks.register import get_by_number, open_register, row_counts
+from sinks.register import open_register, row_counts
 from domain.settings import Settings
 from sinks.delivery import deliver
 from sinks.email import EmailSettings, EmailSink, message_id_for

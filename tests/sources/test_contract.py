@@ -82,7 +82,7 @@ async def test_signed_request_publishes_one_raw_event(platform: str, bootstrap: 
     async with running_gateway(settings, bootstrap, {platform: source}) as base:
         resp = await post(base, req)
     assert 200 <= resp.status_code < 300, resp.text
-    msgs = await read_topic(bootstrap, settings.topic(f"invoicing.raw-events"), count=1, timeout=10)
+    msgs = await read_topic(bootstrap, settings.topic("invoicing.raw-events"), count=1, timeout=10)
     assert len(msgs) == 1
     raw = decode("raw_event", msgs[0].value)
     assert raw["platform"] == platform

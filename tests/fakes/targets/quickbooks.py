@@ -201,7 +201,7 @@ class QuickBooksFake(FakeTarget):
         if req.method == "GET" and ident and resource in _ENTITIES:
             doc = self.created.get(ident) if resource != "payment" else self.payments.get(ident)
             if doc is None or doc.get("_entity") != _ENTITIES[resource]:
-                return Reply(400, fault("610", "Object Not Found", f"Object Not Found : Something you're trying to use has been made inactive. Check the fields with accounts, customers, items, vendors or employees."))
+                return Reply(400, fault("610", "Object Not Found", "Object Not Found : Something you're trying to use has been made inactive. Check the fields with accounts, customers, items, vendors or employees."))
             return self._ok(_ENTITIES[resource], doc)
         rid = req.query.get("requestid", "")
         if len(rid) > 50:
