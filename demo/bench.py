@@ -45,7 +45,7 @@ from demo.samples.invoices import demo_reference
 from domain.settings import PlatformSettings, Settings, load_settings
 from sources.shopify import Shopify
 from demo.gateway_bench import gateway_alone, start_gateway, wait_healthy
-from demo.bench_support import SECRET, bench_settings, count_until, produce, raw_events, start_worker, stop
+from demo.bench_support import SECRET, until_all_answer, bench_settings, count_until, produce, raw_events, start_worker, stop
 
 __all__ = ["run_bench"]
 
@@ -61,19 +61,8 @@ async def _warm_up(settings: Settings, bootstrap: str, count: int = 1) -> None:
 
 async def _all_ready(ports: list[int], timeout: float = 90.0) -> None:
     """Every worker's /readyz answers 200 (reference data read, partitions assigned) at the same time."""
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=2) as client:
-        while time.monotonic() < deadline:
-            codes = []
-            for port in ports:
-                try:
-                    codes.append((await client.get(f"http://127.0.0.1:{port}/readyz")).status_code)
-                except httpx.HTTPError:
-                    codes.append(0)
-            if all(c == 200 for c in codes):
-                return
-            await asyncio.sleep(0.5)
-    raise RuntimeError(f"the workers were not all ready within {timeout:g} s")
+    await until_all_answer([f"http://127.0.0.1:{port}/readyz" for port in ports], timeout,
+                           "the workers were not all ready")
 
 
 async def pipeline_throughput(bootstrap: str, events: int, out: Path, workers: int = 1, partitions: int = 1) -> float:

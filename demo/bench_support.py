@@ -2,6 +2,7 @@
 worker processes, and the bench's settings and reference data (no delivery targets)."""
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -11,6 +12,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from demo.samples import shopify as shop
@@ -23,7 +25,8 @@ from sources.base import InboundRequest
 from sources.records import raw_event_record
 from sources.shopify import Shopify
 
-__all__ = ["SECRET", "raw_events", "produce", "count_until", "start_worker", "stop", "bench_settings", "bench_reference"]
+__all__ = ["SECRET", "raw_events", "produce", "count_until", "start_worker", "stop", "bench_settings", "bench_reference",
+           "until_all_answer"]
 
 SECRET = "bench-secret"
 
@@ -121,3 +124,24 @@ def bench_reference() -> Path:
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-reference-{os.getpid()}.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     return path
+
+
+async def until_all_answer(urls: list[str], timeout: float, failure: str) -> None:
+    """Poll *urls* until every one answers 200 at the same time.
+
+    Raises:
+        RuntimeError: *failure*, when that did not happen within *timeout* seconds.
+    """
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as client:
+        while time.monotonic() < deadline:
+            codes = []
+            for url in urls:
+                try:
+                    codes.append((await client.get(url)).status_code)
+                except httpx.HTTPError:
+                    codes.append(0)
+            if all(c == 200 for c in codes):
+                return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{failure} within {timeout:g} s")

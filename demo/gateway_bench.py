@@ -19,9 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
 
-from demo.bench_support import SECRET, bench_settings, count_until, stop
+from demo.bench_support import SECRET, bench_settings, count_until, stop, until_all_answer
 from demo.samples import shopify as shop
 from domain.settings import Settings
 from infra.broker import free_port
@@ -39,17 +38,7 @@ def start_gateway(settings: Settings, bootstrap: str, port: int, out: Path) -> s
 
 
 async def wait_healthy(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as client:
-        while True:
-            try:
-                if (await client.get("/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the gateway on port {port} did not answer /healthz within {timeout:g} s")
-            await asyncio.sleep(0.1)
+    await until_all_answer([f"http://127.0.0.1:{port}/healthz"], timeout, f"the gateway on port {port} did not answer /healthz")
 
 
 def _wire(req: Any, port: int) -> bytes:
