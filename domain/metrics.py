@@ -10,7 +10,7 @@ __all__ = [
     "DEAD_LETTERS", "DELIVERIES", "DELIVERY_LATENCY", "STAGE_LATENCY", "FETCHES", "ORDER_STATE_UPDATES",
     "OPEN_CYCLES", "OPEN_CYCLE_ORDERS", "ORDER_STATES", "ORDER_STATES_SWEPT", "CIRCUIT_STATE", "RATE_LIMIT_WAITS", "ISSUE_LATENCY",
     "STREAM_GAPS", "STREAM_REDELIVERED", "DRAFTS_REFUSED", "count_refusal", "DOCUMENTS_REJECTED", "UNCONFIGURED_TARGET",
-    "CONSUMER_LAG", "DEAD_LETTERS_PENDING", "WEBHOOK_TO_INVOICE", "WEBHOOK_TO_DELIVERY",
+    "CONSUMER_LAG", "DEAD_LETTERS_PENDING", "WEBHOOK_TO_INVOICE", "WEBHOOK_TO_DELIVERY", "CHANGELOG_BULK_RECOVERED",
 ]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10)
@@ -23,6 +23,7 @@ ORDER_STATE_UPDATES = Counter("invoicing_order_state_updates_total", "Events tha
 INVOICES_ISSUED = Counter("invoicing_invoices_issued_total", "Invoices and credit notes issued, by numbering series, document type, trigger kind and currency.", ["series", "document_type", "trigger", "currency"])
 INVOICED_AMOUNT = Counter("invoicing_invoiced_amount_total", "Sum of invoice totals in the currency's units, by series and currency (for dashboards only; the books use Decimal).", ["series", "currency"])
 ISSUE_LATENCY = Histogram("invoicing_issue_wait_seconds", "From issue request written to invoice issued.", buckets=_LATENCY_BUCKETS)
+CHANGELOG_BULK_RECOVERED = Counter("invoicing_changelog_bulk_recovered_total", "Changelog records a worker applied to its tables at recovery with the bulk read (the rest, if any, went through Faust's own loop).", ["table"])
 DEAD_LETTERS = Counter("invoicing_dead_letters_total", "Messages sent to the dead-letter topic, by stage.", ["stage"])
 DELIVERIES = Counter("invoicing_deliveries_total", "Delivery outcomes per target: ok, already_present, retried, failed, parked.", ["target", "outcome"])
 UNCONFIGURED_TARGET = Counter("invoicing_unconfigured_target_deliveries_total", "Deliveries parked because reference data routes to a target this deployment has not configured.", ["target"])
