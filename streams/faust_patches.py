@@ -292,14 +292,15 @@ async def bulk_recover(recovery: Any, tps: Any, offsets: Any, highwaters: Any, b
                 if batch:
                     due[tp].apply_changelog_batch(batch)
                     offsets[tp] = batch[-1].message.offset
-                    if highwaters.get(tp) is None or highwaters[tp] < offsets[tp]:
-                        highwaters[tp] = offsets[tp]
                     applied += len(batch)
                     CHANGELOG_BULK_RECOVERED.labels(due[tp].name).inc(len(batch))
             for ktp in list(pending):
                 end = consumer.highwater(ktp)  # from the last fetch response: one past the log's last offset
                 if end is not None and await consumer.position(ktp) >= end:
                     pending.discard(ktp)
+                    tp = by_kafka[ktp]
+                    if highwaters.get(tp) is None or highwaters[tp] < end - 1:
+                        highwaters[tp] = end - 1  # the log's real end, for Faust's count and its consistency check
     finally:
         await consumer.stop()
     recovery.log.info("Bulk-read %d changelog records in %.1f s", applied, clock() - started)

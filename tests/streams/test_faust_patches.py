@@ -235,6 +235,11 @@ async def test_bulk_recovery_starts_where_faust_would_and_leaves_the_rest_when_o
     offsets = {tp: 199}  # persisted up to offset 199: only 200..299 are read
     assert await faust_patches.bulk_recover(recovery, {tp}, offsets, {tp: 299}, budget=60) == 100
     assert offsets[tp] == 299 and set(dict(table.data.items())) == {b"k%d" % n for n in range(200, 300)}
+    # persisted up to the end, with a highwater reported too low: nothing to read, and Faust is told the real
+    # end (its consistency check refuses a persisted offset past the highwater)
+    highwaters = {tp: 120}
+    assert await faust_patches.bulk_recover(recovery, {tp}, offsets, highwaters, budget=60) == 0
+    assert offsets[tp] == 299 and highwaters[tp] == 299
 
     table.data.clear()
     offsets = {tp: -1}
