@@ -70,6 +70,21 @@ async def deliver_twice(sink: Sink, invoice: Mapping[str, Any]) -> tuple[Deliver
         await sink.close()
 
 
+async def deliver_invoice_and_note(sink: Sink, invoice: Mapping[str, Any], note: Mapping[str, Any]
+                                   ) -> tuple[DeliveryResult, DeliveryResult, DeliveryResult]:
+    """Deliver *invoice*, then its credit *note* twice (a redelivery), through the same *sink*, then close it.
+
+    Returns:
+        (the invoice's result, the note's, the note's again)
+    """
+    try:
+        first = await deliver(sink, invoice, sink.pipeline)
+        credited = await deliver(sink, note, sink.pipeline)
+        return first, credited, await deliver(sink, note, sink.pipeline)
+    finally:
+        await sink.close()
+
+
 async def find_once(sink: Sink, invoice: Mapping[str, Any]) -> Any:
     """``sink.find_invoice`` for *invoice* by its ``invoice_id``, then close the sink (also when it raises)."""
     try:

@@ -26,7 +26,7 @@ from sinks.delivery import deliver
 from sinks.registry import SINKS
 from demo.samples.invoices import demo_reference
 from tests.fakes.target_base import Booked
-from tests.support import REPO, sample_invoice
+from tests.support import REPO, sample_invoice, deliver_invoice_and_note
 
 TARGETS = sorted(SINKS)
 HTTP_TARGETS = [t for t in TARGETS if t not in ("folder",) and getattr(SINKS[t], "uses_http", True)]
@@ -261,13 +261,7 @@ async def test_credit_note_is_booked_and_linked_to_the_targets_invoice(fake: Any
     note = dict(sample_invoice(13, targets=(fake.target,), document_type="CREDIT_NOTE"),
                 lineage=inv["lineage"], orders=inv["orders"])
     assert note["preceding_invoice_id"] == inv["invoice_id"]
-    sink = make_sink(fake.target)
-    try:
-        first = await deliver(sink, inv, sink.pipeline)
-        credited = await deliver(sink, note, sink.pipeline)
-        again = await deliver(sink, note, sink.pipeline)
-    finally:
-        await sink.close()
+    first, credited, again = await deliver_invoice_and_note(make_sink(fake.target), inv, note)
     assert first.status == "DELIVERED", first.detail
     if SINKS[fake.target].no_credit_notes:
         assert credited.status == again.status == "NOT_APPLICABLE"

@@ -8,10 +8,9 @@ import pytest
 
 from domain.errors import AuthError, InvoiceRejected, RetriableSinkError
 from sinks.epicor import EpicorSink
-from sinks.delivery import deliver
 from tests.fakes.target_base import Booked
 from tests.fakes.targets.epicor import API_KEY, PASSWORD, EpicorFake, epicor_error
-from tests.support import deliver_once, find_once, sample_invoice, sink_under_test
+from tests.support import deliver_once, find_once, sample_invoice, sink_under_test, deliver_invoice_and_note
 
 
 SINK = EpicorSink
@@ -81,13 +80,7 @@ async def test_throttling_is_retriable_with_retry_after(fake: EpicorFake) -> Non
 async def test_credit_memo_goes_through_its_function_against_epicors_invoice_number(fake: EpicorFake) -> None:
     inv = sample_invoice(4, targets=("epicor",), lines=[("KS-FLT-01", "1", "0.13")] * 3)
     note = sample_invoice(4, targets=("epicor",), lines=[("KS-FLT-01", "1", "0.13")] * 3, document_type="CREDIT_NOTE")
-    sink = make_sink()
-    try:
-        first = await deliver(sink, inv, sink.pipeline)
-        credited = await deliver(sink, note, sink.pipeline)
-        again = await deliver(sink, note, sink.pipeline)
-    finally:
-        await sink.close()
+    first, credited, again = await deliver_invoice_and_note(make_sink(), inv, note)
     assert (first.status, credited.status, again.status) == ("DELIVERED", "DELIVERED", "ALREADY_PRESENT"), credited.detail
     post = [r for r in fake.requests if r.method == "POST"][-1]
     assert post.path == "/api/v2/efx/EPIC06/InvoicingPipeline/CreateARCreditMemo"

@@ -10,7 +10,7 @@ from sinks.delivery import deliver
 from sinks.infor import InforSink
 from tests.fakes.target_base import Booked
 from tests.fakes.targets.infor import CLIENT_SECRET, SAAK, SASK, InforFake, mongoose_error
-from tests.support import deliver_once, find_once, sample_invoice, sink_under_test
+from tests.support import deliver_once, find_once, sample_invoice, sink_under_test, deliver_invoice_and_note
 
 
 SINK = InforSink
@@ -96,13 +96,7 @@ async def test_bad_service_account_is_auth_error_without_secrets(fake: InforFake
 async def test_credit_memo_applies_to_csis_invoice_number_not_ours(fake: InforFake) -> None:
     inv = sample_invoice(2, targets=("infor",))
     note = sample_invoice(2, targets=("infor",), document_type="CREDIT_NOTE")
-    sink = make_sink()
-    try:
-        first = await deliver(sink, inv, sink.pipeline)
-        credited = await deliver(sink, note, sink.pipeline)
-        again = await deliver(sink, note, sink.pipeline)
-    finally:
-        await sink.close()
+    first, credited, again = await deliver_invoice_and_note(make_sink(), inv, note)
     assert (first.status, credited.status, again.status) == ("DELIVERED", "DELIVERED", "ALREADY_PRESENT"), credited.detail
     memo = fake.created[credited.external_id]
     assert (memo["Type"], memo["Ref"], memo["ApplyToInvNum"]) == ("C", note["number"], first.external_id)

@@ -12,7 +12,7 @@ from sinks.oracle_fusion import OracleFusionSink
 from sinks.delivery import deliver
 from tests.fakes.target_base import Booked
 from tests.fakes.targets.oracle_fusion import CLIENT_SECRET, PASSWORD, OracleFusionFake, oracle_error
-from tests.support import deliver_once, find_once, sample_invoice, sink_under_test
+from tests.support import deliver_once, find_once, sample_invoice, sink_under_test, deliver_invoice_and_note
 
 
 SINK = OracleFusionSink
@@ -110,13 +110,7 @@ async def test_error_body_variants_are_read(fake: OracleFusionFake) -> None:
 async def test_credit_memo_is_created_on_account_then_applied_to_oracles_invoice(fake: OracleFusionFake) -> None:
     inv = sample_invoice(7, targets=("oracle-fusion",))
     note = sample_invoice(7, targets=("oracle-fusion",), document_type="CREDIT_NOTE")
-    sink = make_sink()
-    try:
-        first = await deliver(sink, inv, sink.pipeline)
-        credited = await deliver(sink, note, sink.pipeline)
-        again = await deliver(sink, note, sink.pipeline)
-    finally:
-        await sink.close()
+    first, credited, again = await deliver_invoice_and_note(make_sink(), inv, note)
     assert (first.status, credited.status, again.status) == ("DELIVERED", "DELIVERED", "ALREADY_PRESENT"), credited.detail
     memo = fake.credit_memos[credited.external_id]
     assert (memo["TransactionNumber"], memo["TransactionType"], memo["CreditMemoCurrency"]) == (note["number"], "Credit Memo", "EUR")

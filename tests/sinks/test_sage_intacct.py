@@ -8,10 +8,9 @@ import pytest
 
 from domain.errors import AuthError, InvoiceRejected
 from sinks.sage_intacct import SageIntacctSink
-from sinks.delivery import deliver
 from tests.fakes.target_base import Booked
 from tests.fakes.targets.sage_intacct import CLIENT_SECRET, USERNAME, SageIntacctFake, ia_error
-from tests.support import deliver_once, find_once, sample_invoice, sink_under_test
+from tests.support import deliver_once, find_once, sample_invoice, sink_under_test, deliver_invoice_and_note
 
 
 SINK = SageIntacctSink
@@ -112,13 +111,7 @@ async def test_an_error_inside_a_200_is_not_read_as_not_found(fake: SageIntacctF
 async def test_credit_note_is_an_ar_adjustment_against_intaccts_invoice(fake: SageIntacctFake) -> None:
     inv = sample_invoice(4, targets=("sage-intacct",), lines=[("KS-FLT-01", "1", "0.13")] * 3)
     note = sample_invoice(4, targets=("sage-intacct",), lines=[("KS-FLT-01", "1", "0.13")] * 3, document_type="CREDIT_NOTE")
-    sink = make_sink()
-    try:
-        first = await deliver(sink, inv, sink.pipeline)
-        credited = await deliver(sink, note, sink.pipeline)
-        again = await deliver(sink, note, sink.pipeline)
-    finally:
-        await sink.close()
+    first, credited, again = await deliver_invoice_and_note(make_sink(), inv, note)
     assert (first.status, credited.status, again.status) == ("DELIVERED", "DELIVERED", "ALREADY_PRESENT"), credited.detail
     adj = fake.adjustments[credited.external_id]
     assert (adj["adjustmentNumber"], adj["documentNumber"]) == (note["number"], inv["number"])

@@ -7,12 +7,11 @@ from typing import Any
 import pytest
 
 from domain.errors import AuthError, InvoiceRejected, RetriableSinkError
-from sinks.delivery import deliver
 from sinks.salesforce import SalesforceSink
 from tests.fakes.target_base import Booked, Reply, Req
 from tests.fakes.targets._token_issuer import SECRET, dec_json
 from tests.fakes.targets.salesforce import ACCOUNT, B, FIELD, ORDER, TAX_TREATMENTS, FakeSalesforce, errors
-from tests.support import create_and_find, deliver_once, sample_invoice, sink_under_test
+from tests.support import create_and_find, deliver_once, sample_invoice, sink_under_test, deliver_invoice_and_note
 
 
 SINK = SalesforceSink
@@ -81,13 +80,7 @@ async def test_a_tax_engine_rounding_per_line_gets_the_checkout_invoice_voided(f
 async def test_credit_note_is_a_standalone_credit_memo_applied_to_salesforces_invoice(fake: FakeSalesforce) -> None:
     inv = sample_invoice(4, lines=[("KS-FLT-01", "1", "0.13")] * 3)
     note = sample_invoice(4, lines=[("KS-FLT-01", "1", "0.13")] * 3, document_type="CREDIT_NOTE")
-    sink = make_sink()
-    try:
-        first = await deliver(sink, inv, sink.pipeline)
-        credited = await deliver(sink, note, sink.pipeline)
-        again = await deliver(sink, note, sink.pipeline)
-    finally:
-        await sink.close()
+    first, credited, again = await deliver_invoice_and_note(make_sink(), inv, note)
     assert (first.status, credited.status, again.status) == ("DELIVERED", "DELIVERED", "ALREADY_PRESENT"), credited.detail
     (memo,) = bodies(fake, f"{B}/credit-memos/actions/generate")
     assert (memo["externalReference"], memo["taxStrategy"], memo["type"]) == (note["number"], "ManualOverride", "Posted")

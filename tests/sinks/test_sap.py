@@ -12,7 +12,7 @@ from sinks.sap import SapSink
 from tests.fakes.target_base import Booked
 from tests.fakes.targets._token_issuer import dec_json
 from tests.fakes.targets.sap import BILLING, CREDIT_MEMO_REQUESTS, PASSWORD, SALES_ORDERS, FakeSap
-from tests.support import create_once, deliver_once, find_once, sample_invoice, sink_under_test
+from tests.support import create_once, deliver_once, find_once, sample_invoice, sink_under_test, deliver_invoice_and_note
 
 CREATE = BILLING + "BillingDocument/SAP__self.CreateFromSDDocument"
 
@@ -105,13 +105,7 @@ async def test_tax_rounded_per_item_is_refused_for_an_invoice_rounded_per_group(
 async def test_credit_note_is_a_credit_memo_request_against_saps_billing_document_billed_g2(fake: FakeSap) -> None:
     inv = sample_invoice(2, targets=("sap",))
     note = sample_invoice(2, targets=("sap",), document_type="CREDIT_NOTE")
-    sink = make_sink()
-    try:
-        first = await deliver(sink, inv, sink.pipeline)
-        credited = await deliver(sink, note, sink.pipeline)
-        again = await deliver(sink, note, sink.pipeline)
-    finally:
-        await sink.close()
+    first, credited, again = await deliver_invoice_and_note(make_sink(), inv, note)
     assert (first.status, credited.status, again.status) == ("DELIVERED", "DELIVERED", "ALREADY_PRESENT"), credited.detail
     (cmr,) = posts(fake, CREDIT_MEMO_REQUESTS)
     assert (cmr["CreditMemoRequestType"], cmr["SDDocumentReason"], cmr["PurchaseOrderByCustomer"]) == ("CR", "002", note["number"])
