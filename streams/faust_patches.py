@@ -48,8 +48,9 @@ that changes them fails a test instead of silently dropping a correction.
    takes its highwater, with one past the *first* offset of the last record batch, so Faust alone
    can stop short of the states in the rest of that batch. A table with a changelog callback or
    non-raw serialisation, a global table and a worker in a transaction keep Faust's path; so does
-   the remainder when a new rebalance starts or the read runs past half of
-   ``broker_request_timeout`` (the time Faust gives this step).
+   the remainder when a new rebalance starts or no record comes for ``broker_request_timeout``.
+   Faust gives the step where the read happens ``broker_request_timeout`` in all, and takes running
+   out of it for the service stopping; ``Recovery._wait`` lets that one step take as long as it reads.
 
 This module is also the one place the project reads or writes a private attribute of Faust or
 aiokafka (`committed_offset`, `set_read_offset`, `log_start_client` for ``streams/acking.py``).
@@ -248,7 +249,7 @@ def _bulk_recoverable(recovery: Any, table: Any) -> bool:
     return raw and not table.is_global and table._on_changelog_event is None and not recovery.app.in_transaction  # noqa: SLF001
 
 
-async def bulk_recover(recovery: Any, tps: Any, offsets: Any, highwaters: Any, budget: float) -> int:
+async def bulk_recover(recovery: Any, tps: Any, offsets: Any, highwaters: Any, stall: float) -> int:
     """Read the active changelog partitions *tps* from ``offsets[tp] + 1`` to the end of the log with a plain
     consumer and apply them to their tables' stores in batches, moving ``offsets[tp]`` along, and
     ``highwaters[tp]`` with it when the log went on past it (patch 5).
@@ -256,7 +257,7 @@ async def bulk_recover(recovery: Any, tps: Any, offsets: Any, highwaters: Any, b
     The end is the high watermark each fetch response carries, not Faust's *highwaters*, which come from a
     ListOffsets request: the embedded broker (Tansu) answers that with one past the *first* offset of the last
     record batch, so a log ending in a batch of many records looks shorter than it is. Stops early, leaving
-    the rest to Faust's loop, when a rebalance starts or after *budget* seconds.
+    the rest to Faust's loop, when a rebalance starts or when no record came for *stall* seconds.
 
     Returns:
         the number of records applied.
@@ -264,7 +265,7 @@ async def bulk_recover(recovery: Any, tps: Any, offsets: Any, highwaters: Any, b
     due = {tp: recovery.tp_to_table[tp] for tp in tps
            if tp in recovery.tp_to_table and offsets.get(tp) is not None
            and _bulk_recoverable(recovery, recovery.tp_to_table[tp])}
-    if not due or recovery.signal_recovery_start.is_set() or budget <= 0:
+    if not due or recovery.signal_recovery_start.is_set() or stall <= 0:
         return 0
     conf = recovery.app.conf
     consumer = AIOKafkaConsumer(
@@ -275,7 +276,7 @@ async def bulk_recover(recovery: Any, tps: Any, offsets: Any, highwaters: Any, b
         request_timeout_ms=int(float(conf.broker_request_timeout) * 1000))
     applied = 0
     clock = asyncio.get_running_loop().time
-    started = clock()
+    started = progress = clock()
     await consumer.start()
     try:
         by_kafka = {TopicPartition(tp.topic, tp.partition): tp for tp in due}
@@ -283,7 +284,7 @@ async def bulk_recover(recovery: Any, tps: Any, offsets: Any, highwaters: Any, b
         for ktp, tp in by_kafka.items():
             consumer.seek(ktp, offsets[tp] + 1)
         pending = set(by_kafka)
-        while pending and not recovery.signal_recovery_start.is_set() and clock() - started <= budget:
+        while pending and not recovery.signal_recovery_start.is_set() and clock() - progress <= stall:
             fetched = await consumer.getmany(*pending, timeout_ms=1000, max_records=BULK_RECOVERY_BATCH)
             for ktp, records in fetched.items():
                 tp = by_kafka[ktp]
@@ -293,6 +294,7 @@ async def bulk_recover(recovery: Any, tps: Any, offsets: Any, highwaters: Any, b
                     due[tp].apply_changelog_batch(batch)
                     offsets[tp] = batch[-1].message.offset
                     applied += len(batch)
+                    progress = clock()
                     CHANGELOG_BULK_RECOVERED.labels(due[tp].name).inc(len(batch))
             for ktp in list(pending):
                 end = consumer.highwater(ktp)  # from the last fetch response: one past the log's last offset
@@ -307,13 +309,41 @@ async def bulk_recover(recovery: Any, tps: Any, offsets: Any, highwaters: Any, b
     return applied
 
 
-async def _build_offsets(self: Any, consumer: Any, tps: Any, destination: Any, title: str) -> None:
-    """``Recovery._build_offsets``, then, for the active partitions, the bulk read of patch 5."""
-    await original(Recovery, "_build_offsets")(self, consumer, tps, destination, title)
-    if title == "active" and tps:
-        await bulk_recover(self, tps, destination, self.active_highwaters,
-                           budget=0.5 * float(self.app.conf.broker_request_timeout))
+class _WithoutTimeout:
+    """An awaitable that ``Recovery._wait`` (patched) awaits without its timeout (patch 5)."""
 
+    __slots__ = ("coro",)
+
+    def __init__(self, coro: Any) -> None:
+        self.coro = coro
+
+    def __await__(self) -> Any:
+        return self.coro.__await__()
+
+
+def _build_offsets(self: Any, consumer: Any, tps: Any, destination: Any, title: str) -> Any:
+    """``Recovery._build_offsets``, then, for the active partitions, the bulk read of patch 5.
+
+    Faust gives this step ``broker_request_timeout`` and takes running out of it for the service stopping;
+    reading a large changelog takes longer, so the active step goes without that timeout (a rebalance still
+    interrupts it, and the read itself gives up after ``broker_request_timeout`` without a record).
+    """
+    async def build_and_read() -> None:
+        await original(Recovery, "_build_offsets")(self, consumer, tps, destination, title)
+        if tps:
+            await bulk_recover(self, tps, destination, self.active_highwaters,
+                               stall=float(self.app.conf.broker_request_timeout))
+
+    if title != "active":
+        return original(Recovery, "_build_offsets")(self, consumer, tps, destination, title)
+    return _WithoutTimeout(build_and_read())
+
+
+async def _wait(self: Any, coro: Any, timeout: Any = None) -> None:
+    """``Recovery._wait``, without the timeout for the bulk read of patch 5."""
+    if isinstance(coro, _WithoutTimeout):
+        coro, timeout = coro.coro, None
+    await original(Recovery, "_wait")(self, coro, timeout=timeout)
 
 
 #: (class, method name, replacement): what ``apply`` installs
@@ -324,6 +354,7 @@ PATCHED: list[tuple[type, str, Any]] = [
     (_faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer", _create_worker_consumer),
     (_faust_consumer.Consumer, "wait_first", wait_first),
     (Recovery, "_build_offsets", _build_offsets),
+    (Recovery, "_wait", _wait),
 ]
 
 #: (class, method name): Faust methods a patch depends on without replacing them (patch 4 relies on how

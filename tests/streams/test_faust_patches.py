@@ -31,7 +31,8 @@ WRITTEN_AGAINST = {
     "AIOKafkaConsumerThread._create_worker_consumer": "c2701bfc3e6f6cad",
     "Consumer.wait_first": "feade6a31f8a6789",  # mode's Service.wait_first, which the consumer inherits
     "Consumer._drain_messages": "44a2500309e83c63",
-    "Recovery._build_offsets": "27eec86be06cb51f",  # relied on: how it calls wait_first per record
+    "Recovery._build_offsets": "27eec86be06cb51f",
+    "Recovery._wait": "ec7429b70176f8c6",  # relied on: how it calls wait_first per record
 }
 
 
@@ -218,7 +219,7 @@ async def test_bulk_recovery_applies_the_whole_changelog_last_write_wins(setting
         await probe.stop()
     recovery = _Recovery(table.app, {tp: table})
     offsets, highwaters = {tp: -1}, {tp: end - 1}  # as Recovery._build_highwaters sets it
-    applied = await faust_patches.bulk_recover(recovery, {tp}, offsets, highwaters, budget=60)
+    applied = await faust_patches.bulk_recover(recovery, {tp}, offsets, highwaters, stall=60)
     assert applied == 2_500 and offsets[tp] == 2_499 and highwaters[tp] == 2_499
     expected: dict[bytes, bytes | None] = {}
     for key, value in writes:
@@ -228,24 +229,24 @@ async def test_bulk_recovery_applies_the_whole_changelog_last_write_wins(setting
     assert b"order-450" not in held and held[b"order-99"] == b"state-2199"
 
 
-async def test_bulk_recovery_starts_where_faust_would_and_leaves_the_rest_when_out_of_time_or_rebalancing(
+async def test_bulk_recovery_starts_where_faust_would_and_leaves_the_rest_when_told_or_rebalancing(
         settings: Settings, bootstrap: str) -> None:
     table, tp = await _changelog(settings, bootstrap, [(b"k%d" % n, b"v%d" % n) for n in range(300)])
     recovery = _Recovery(table.app, {tp: table})
     offsets = {tp: 199}  # persisted up to offset 199: only 200..299 are read
-    assert await faust_patches.bulk_recover(recovery, {tp}, offsets, {tp: 299}, budget=60) == 100
+    assert await faust_patches.bulk_recover(recovery, {tp}, offsets, {tp: 299}, stall=60) == 100
     assert offsets[tp] == 299 and set(dict(table.data.items())) == {b"k%d" % n for n in range(200, 300)}
     # persisted up to the end, with a highwater reported too low: nothing to read, and Faust is told the real
     # end (its consistency check refuses a persisted offset past the highwater)
     highwaters = {tp: 120}
-    assert await faust_patches.bulk_recover(recovery, {tp}, offsets, highwaters, budget=60) == 0
+    assert await faust_patches.bulk_recover(recovery, {tp}, offsets, highwaters, stall=60) == 0
     assert offsets[tp] == 299 and highwaters[tp] == 299
 
     table.data.clear()
     offsets = {tp: -1}
-    assert await faust_patches.bulk_recover(recovery, {tp}, offsets, {tp: 299}, budget=0) == 0
+    assert await faust_patches.bulk_recover(recovery, {tp}, offsets, {tp: 299}, stall=0) == 0
     recovery.signal_recovery_start.set()  # a new rebalance: Faust starts over, the bulk read stops
-    assert await faust_patches.bulk_recover(recovery, {tp}, offsets, {tp: 299}, budget=60) == 0
+    assert await faust_patches.bulk_recover(recovery, {tp}, offsets, {tp: 299}, stall=60) == 0
     assert offsets[tp] == -1 and not dict(table.data.items())  # Faust's own loop reads it all
 
 
@@ -256,5 +257,33 @@ async def test_a_table_with_a_changelog_callback_keeps_fausts_path(settings: Set
 
     table._on_changelog_event = seen  # noqa: SLF001 - a table that wants every record: Faust's loop calls it
     offsets = {tp: -1}
-    assert await faust_patches.bulk_recover(_Recovery(table.app, {tp: table}), {tp}, offsets, {tp: 0}, budget=60) == 0
+    assert await faust_patches.bulk_recover(_Recovery(table.app, {tp: table}), {tp}, offsets, {tp: 0}, stall=60) == 0
     assert offsets[tp] == -1
+
+
+async def test_the_bulk_read_step_is_not_cut_off_by_fausts_step_timeout(settings: Settings) -> None:
+    """Faust gives each recovery step ``broker_request_timeout`` and takes running out of it for the service
+    stopping (ServiceStopped ends recovery): ten million states take longer than that to read. The active
+    ``_build_offsets`` step (the bulk read) goes without it; every other step keeps it."""
+    from faust.tables.recovery import ServiceStopped
+
+    app = create_app(settings, "127.0.0.1:9")
+    recovery = app.tables.recovery
+
+    async def slow() -> str:
+        await asyncio.sleep(0.3)
+        return "read"
+
+    with pytest.raises(ServiceStopped):
+        await faust_patches._wait(recovery, slow(), timeout=0.05)  # Faust's own behaviour for every other step
+    await faust_patches._wait(recovery, faust_patches._WithoutTimeout(slow()), timeout=0.05)
+    class NoPartitions:  # Faust's consumer as the step uses it when the worker has no active partitions
+        async def earliest_offsets(self, *tps: Any) -> dict[Any, int]:
+            return {}
+
+    step = faust_patches._build_offsets(recovery, NoPartitions(), set(), {}, "active")
+    assert isinstance(step, faust_patches._WithoutTimeout)
+    await faust_patches._wait(recovery, step, timeout=0.05)  # no partitions: the original step, nothing to read
+    standby = faust_patches._build_offsets(recovery, NoPartitions(), set(), {}, "standby")
+    assert not isinstance(standby, faust_patches._WithoutTimeout)
+    standby.close()
