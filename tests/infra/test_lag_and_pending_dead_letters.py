@@ -70,6 +70,23 @@ async def test_lag_is_end_offset_minus_committed_offset_per_partition(bootstrap:
     assert _gauge(CONSUMER_LAG, group, orders, "0") is None and _gauge(CONSUMER_LAG, group, raw, "0") == 3
 
 
+async def test_lag_counts_every_record_of_a_multi_record_batch(bootstrap: str, topics_ready: Settings) -> None:
+    """The embedded broker answers ListOffsets with one past the first offset of the last record batch; lag is
+    measured to the high watermark of a fetch, so 40 records sent in one batch are 40 records of lag."""
+    settings = topics_ready
+    raw = settings.topic("invoicing.raw-events")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=200)
+    await producer.start()
+    try:
+        sent = [await producer.send(raw, b"%d" % i, partition=0) for i in range(40)]
+        await producer.flush()
+        assert len({(await s).offset for s in sent}) == 40
+    finally:
+        await producer.stop()
+    group = f"{settings.app_id}-batched"
+    assert await measure_lag(bootstrap, group, [raw]) == {(raw, 0): 40, (raw, 1): 0}
+
+
 async def test_dead_letters_pending_by_stage_and_target_until_replayed(bootstrap: str, topics_ready: Settings) -> None:
     settings = topics_ready
     topics = Topics.from_settings(settings)
