@@ -14,8 +14,10 @@ import pytest
 
 from infra.broker import EmbeddedBroker, ensure_topics, free_port
 from domain.settings import Settings
-from tests.register_fixtures import register_settings  # noqa: F401  (a fixture, shared by tests/sinks and tests/streams)
+from tests import register_fixtures
 from tests.support import unique_settings
+
+register_settings = register_fixtures.register_settings  # a fixture, shared by tests/sinks and tests/streams
 
 
 def _docker_available() -> bool:
