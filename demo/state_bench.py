@@ -16,7 +16,7 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -28,7 +28,7 @@ from domain.settings import Settings
 from infra.broker import free_port, producer
 from infra.kafka_read import read_all
 
-__all__ = ["state_recovery", "order_state"]
+__all__ = ["state_recovery", "order_state", "write_changelog"]
 
 #: ``demo.samples.shopify.order(n)`` has the order id ``SHOPIFY_ORDER_ID_BASE + n``
 SHOPIFY_ORDER_ID_BASE = 5_800_000_000_000
@@ -50,24 +50,31 @@ def order_state(n: int) -> tuple[bytes, bytes]:
     return key.encode(), json.dumps(state, separators=(",", ":")).encode()
 
 
-async def _write_changelog(settings: Settings, bootstrap: str, keys: int) -> None:
-    topic = f"{settings.app_id}-orders-changelog"
+async def write_changelog(settings: Settings, bootstrap: str, table: str,
+                          records: Iterable[tuple[bytes, bytes | None]], partitions: int | None = None) -> str:
+    """Create the compacted changelog topic of the worker's *table* (``settings.partitions`` partitions unless
+    *partitions*) and write *records* (key, value; None deletes) onto it, as the worker's table would have.
+
+    Returns:
+        the topic's name.
+    """
+    topic = f"{settings.app_id}-{table}-changelog"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, num_partitions=settings.partitions, replication_factor=1,
-                                            topic_configs={"cleanup.policy": "compact"})])
+        await admin.create_topics([NewTopic(topic, num_partitions=partitions or settings.partitions,
+                                            replication_factor=1, topic_configs={"cleanup.policy": "compact"})])
     finally:
         await admin.close()
     writer = producer(settings, bootstrap, linger_ms=20, max_batch_size=512 * 1024)
     await writer.start()
     try:
-        for n in range(keys):
-            key, value = order_state(n)
+        for key, value in records:
             await writer.send(topic, value, key=key)
         await writer.flush()
     finally:
         await writer.stop()
+    return topic
 
 
 def rss_mb(pid: int) -> float:
@@ -103,7 +110,7 @@ async def _time_to_first_issue(keys: int, bootstrap: str, out: Path) -> tuple[fl
     """
     settings = await bench_settings(bootstrap, f"state{keys}-" + uuid.uuid4().hex[:6])
     if keys:
-        await _write_changelog(settings, bootstrap, keys)
+        await write_changelog(settings, bootstrap, "orders", (order_state(n) for n in range(keys)))
     started = time.perf_counter()
     port = free_port()
     worker = start_worker(settings, bootstrap, out, metrics_port=port, name="-state",

@@ -10,16 +10,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import logging
 import re
 from typing import Any
 
 import faust
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.tables.recovery import ServiceStopped
+from faust.types import TP
 
+from demo.state_bench import write_changelog
 from domain.errors import PipelineError
 from domain.settings import Settings
 from streams import faust_patches
 from streams.app import create_app
+from streams.tables import declare_tables
 from tests.support import REPO
 from streams.faust_patches import _ActivePartitions
 
@@ -30,9 +36,9 @@ WRITTEN_AGAINST = {
     "AIOKafkaConsumerThread._fetch_records": "39a2c6c79fc1455a",
     "AIOKafkaConsumerThread._create_worker_consumer": "c2701bfc3e6f6cad",
     "Consumer.wait_first": "feade6a31f8a6789",  # mode's Service.wait_first, which the consumer inherits
-    "Consumer._drain_messages": "44a2500309e83c63",
+    "Consumer._drain_messages": "44a2500309e83c63",  # relied on: how it calls wait_first per record
     "Recovery._build_offsets": "27eec86be06cb51f",
-    "Recovery._wait": "ec7429b70176f8c6",  # relied on: how it calls wait_first per record
+    "Recovery._wait": "ec7429b70176f8c6",
 }
 
 
@@ -166,8 +172,6 @@ class _Recovery:
     and settings) and the signal a new rebalance sets."""
 
     def __init__(self, app: Any, tables: dict[Any, Any]) -> None:
-        import logging
-
         self.app, self.tp_to_table = app, tables
         self.signal_recovery_start = asyncio.Event()
         self.log = logging.getLogger("test.recovery")
@@ -175,30 +179,10 @@ class _Recovery:
 
 async def _changelog(settings: Settings, bootstrap: str, records: list[tuple[bytes, bytes | None]]) -> tuple[Any, Any]:
     """A Faust app on *bootstrap*, its ``orders`` table (memory store), and that table's changelog partition
-    holding *records*."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from faust.types import TP
-
-    from infra.broker import producer
-    from streams.tables import declare_tables
-
-    app = create_app(settings, bootstrap)
-    table = declare_tables(app).orders
-    topic = table.changelog_topic.get_topic_name()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
-    prod = producer(settings, bootstrap, linger_ms=5)
-    await prod.start()
-    try:
-        for key, value in records:
-            await prod.send(topic, value, key=key, partition=0)
-        await prod.flush()
-    finally:
-        await prod.stop()
+    holding *records* (one partition)."""
+    table = declare_tables(create_app(settings, bootstrap)).orders
+    topic = await write_changelog(settings, bootstrap, "orders", records, partitions=1)
+    assert topic == table.changelog_topic.get_topic_name()
     return table, TP(topic, 0)
 
 
@@ -206,8 +190,6 @@ async def test_bulk_recovery_applies_the_whole_changelog_last_write_wins(setting
     """Up to the log's real end: the highwater Faust takes from the broker's ListOffsets answer is passed in as
     Faust would pass it; the embedded broker reports one past the first offset of the last record batch there,
     so trusting it would leave the states in the rest of that batch unrecovered."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
     writes = [(b"order-%d" % (n % 700), b"state-%d" % n) for n in range(2_500)]  # each key written 3-4 times
     writes[2_000] = (b"order-450", None)  # a deleted state: after its last write (n=1850), nothing after it
     table, tp = await _changelog(settings, bootstrap, writes)
@@ -265,8 +247,6 @@ async def test_the_bulk_read_step_is_not_cut_off_by_fausts_step_timeout(settings
     """Faust gives each recovery step ``broker_request_timeout`` and takes running out of it for the service
     stopping (ServiceStopped ends recovery): ten million states take longer than that to read. The active
     ``_build_offsets`` step (the bulk read) goes without it; every other step keeps it."""
-    from faust.tables.recovery import ServiceStopped
-
     app = create_app(settings, "127.0.0.1:9")
     recovery = app.tables.recovery
 
@@ -277,6 +257,7 @@ async def test_the_bulk_read_step_is_not_cut_off_by_fausts_step_timeout(settings
     with pytest.raises(ServiceStopped):
         await faust_patches._wait(recovery, slow(), timeout=0.05)  # Faust's own behaviour for every other step
     await faust_patches._wait(recovery, faust_patches._WithoutTimeout(slow()), timeout=0.05)
+
     class NoPartitions:  # Faust's consumer as the step uses it when the worker has no active partitions
         async def earliest_offsets(self, *tps: Any) -> dict[Any, int]:
             return {}
