@@ -47,6 +47,11 @@ log = logging.getLogger("sources.ingress.gateway")
 #: how long a platform is asked to wait before retrying an event answered 503
 RETRY_AFTER_SECONDS = 10
 
+#: the publisher's producer batch, in bytes: every webhook waiting for its acknowledgement rides in the next
+#: produce request (aiokafka has one request in flight per broker; with its default 16 KiB batch, a few raw
+#: events fill the batch and every further webhook waits for the drain, in a request of its own)
+PRODUCER_BATCH_BYTES = 1_048_576
+
 
 class BodyTooLarge(Exception):
     pass
@@ -80,7 +85,8 @@ class RawEventPublisher:
         self._check_started = 0.0
 
     def _new_producer(self) -> AIOKafkaProducer:
-        return new_producer(self.settings, self.bootstrap, linger_ms=0, request_timeout_ms=10_000)
+        return new_producer(self.settings, self.bootstrap, linger_ms=0, request_timeout_ms=10_000,
+                            max_batch_size=min(PRODUCER_BATCH_BYTES, self.settings.max_message_bytes))
 
     async def start(self) -> None:
         await self.producer.start()
