@@ -1,4 +1,4 @@
-"""The gateway's HTTP server: uvicorn with h11, with the limits a server on the open internet needs.
+"""The gateway's HTTP server: uvicorn with httptools, with the limits a server on the open internet needs.
 
 * **Request head** (request line and headers): at most ``max_header_bytes``; a larger one is answered
   ``431`` (uvicorn alone answers 400 and closes at once, so the client, still sending, gets a reset).
@@ -18,17 +18,21 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar, cast
 
-import h11
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from domain.settings import Settings
 
 __all__ = ["GatewayProtocol", "gateway_config", "gateway_server"]
 
 
-class GatewayProtocol(H11Protocol):
-    """uvicorn's h11 protocol with a head size answered 431, a head timeout and a lingering close."""
+class GatewayProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a head size answered 431, a head timeout and a lingering close.
+
+    httptools (llhttp) bounds nothing itself, so the head is counted here: the bytes received while a head
+    is incomplete, up to its blank line. A pipelined request whose head starts in the same read as the
+    previous request's end is counted from the next read on.
+    """
 
     head_limit: ClassVar[int] = 32_768
     head_timeout: ClassVar[float] = 10.0
@@ -40,6 +44,10 @@ class GatewayProtocol(H11Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._lingering = False
         self._dropped = 0
+        self._in_head = True  # the next bytes belong to a request head (or nothing has come yet)
+        self._head_bytes = 0  # bytes of the head in progress
+        self._tail = b""  # the last bytes of the previous read, for a blank line split between two reads
+        self._in_body = False
 
     # -- a request head must arrive in time ------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -57,16 +65,16 @@ class GatewayProtocol(H11Protocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or self._lingering or self.conn.their_state is not h11.IDLE:
+        if self.transport.is_closing() or self._lingering or not self._in_head:
             return
-        if self.conn.trailing_data[0]:
+        if self._head_bytes:
             self._refuse(408, "the request head was not received in time")
         else:
             self.transport.close()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+        if not self.transport.is_closing() and self._in_head:
             self._await_head()  # the next request on this connection gets its own head timeout
 
     def data_received(self, data: bytes) -> None:
@@ -75,9 +83,27 @@ class GatewayProtocol(H11Protocol):
             if self._dropped > self.linger_bytes:
                 self.transport.close()
             return
+        if self._in_head:
+            end = (self._tail + data).find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+            if self._head_bytes > self.head_limit:
+                self._refuse(431, "request header fields too large")
+                return
+        self._tail = data[-3:]
         super().data_received(data)
-        if self._head_timer is not None and self.conn.their_state is not h11.IDLE:
-            self._cancel_head_timer()  # the head is complete; the app bounds the body
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+
+    def on_headers_complete(self) -> None:
+        self._in_head, self._head_bytes, self._in_body = False, 0, True
+        self._cancel_head_timer()  # the head is complete; the app bounds the body
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_head, self._head_bytes, self._in_body, self._tail = True, 0, False, b""
+        super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
@@ -85,10 +111,7 @@ class GatewayProtocol(H11Protocol):
 
     # -- refusals the client can read ----------------------------------------------------------
     def send_400_response(self, msg: str) -> None:
-        if len(self.conn.trailing_data[0]) > self.head_limit:
-            self._refuse(431, "request header fields too large")
-        else:
-            self._refuse(400, "invalid HTTP request")
+        self._refuse(400, "invalid HTTP request")
 
     def _refuse(self, status: int, text: str) -> None:
         """Answer *status* and close the connection after a lingering read."""
@@ -114,8 +137,7 @@ class GatewayProtocol(H11Protocol):
 
     def still_receiving(self) -> bool:
         """True while the client is in the middle of sending a request (head or body)."""
-        return self.conn.their_state is h11.SEND_BODY or (self.conn.their_state is h11.IDLE
-                                                          and bool(self.conn.trailing_data[0]))
+        return self._in_body or (self._in_head and self._head_bytes > 0)
 
 
 class _LingeringTransport:
@@ -144,7 +166,7 @@ def gateway_config(app: Any, settings: Settings, host: str, port: int) -> uvicor
     protocol = type("GatewayProtocolWithLimits", (GatewayProtocol,), {
         "head_limit": settings.max_header_bytes, "head_timeout": settings.header_timeout})
     return uvicorn.Config(app, host=host, port=port, http=protocol, log_level="warning", access_log=False,
-                          lifespan="off", h11_max_incomplete_event_size=settings.max_header_bytes,
+                          lifespan="off",
                           timeout_keep_alive=int(max(1, round(settings.keep_alive_timeout))), server_header=False)
 
 

@@ -293,6 +293,28 @@ async def test_huge_headers_get_431(gateway: Gateway, platform: str, caplog: pyt
     no_forged_lines(caplog.records)
 
 
+def head_of(size: int, body: bytes) -> bytes:
+    """A webhook request head of exactly *size* bytes (request line, headers and the blank line)."""
+    start = b"POST /webhooks/shopify HTTP/1.1\r\nHost: gateway\r\nContent-Length: %d\r\nX-Pad: " % len(body)
+    head = start + b"p" * (size - len(start) - 4) + b"\r\n\r\n"
+    assert len(head) == size
+    return head
+
+
+@pytest.mark.parametrize("pieces", [1, 7, 40], ids=["one write", "7 writes", "40 writes"])
+async def test_the_head_limit_is_exact_however_the_head_arrives(gateway: Gateway, pieces: int) -> None:
+    """A head of exactly ``max_header_bytes`` is read (its unsigned body is then refused 401); one byte more is
+    431, whether the head comes in one write or in pieces (the blank line split between two of them)."""
+    limit = gateway.settings.max_header_bytes
+    for size, status in ((limit, 401), (limit + 1, 431)):
+        wire = head_of(size, b"{}") + b"{}"
+        cut = size - 2  # one piece ends in the middle of the blank line
+        splits = sorted({*(cut * i // pieces for i in range(1, pieces)), cut} if pieces > 1 else set())
+        chunks = [wire[a:b] for a, b in zip([0, *splits], [*splits, len(wire)])]
+        answer, _ = await raw_exchange(gateway.port, chunks[0], chunks[1:], every=0.01)
+        assert status_of(answer) == status, f"{size}-byte head in {len(chunks)} writes: {answer[:80]!r}"
+
+
 # -- slow clients --------------------------------------------------------------------------------------------
 
 async def test_slow_heads_slow_bodies_and_idle_connections_are_cut_off(gateway: Gateway) -> None:
