@@ -366,6 +366,22 @@ async def test_a_trailing_slash_is_routed_not_redirected(gateway: Gateway) -> No
     assert forged.status_code == 401 and "location" not in forged.headers
 
 
+async def test_webhook_paths_and_methods(gateway: Gateway) -> None:
+    """Webhooks skip Starlette's routing (`sources.ingress.gateway._Gateway`); what a client sees is as routed."""
+    async with httpx.AsyncClient(base_url=gateway.base, timeout=10) as client:
+        put = await client.put("/webhooks/shopify", content=b"{}")
+        assert put.status_code == 405 and set(put.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}
+        for path in ("/webhooks/", "/webhooks//", "/webhooks/shopify/x", "/webhooksshopify", "/webhooks/shopify//"):
+            answer = await client.post(path, content=b"{}")
+            assert answer.status_code == 404 and answer.text == "Not Found", path  # Starlette's, no route
+        for path in ("/webhooks/nope", "/webhooks/nope/", "/webhooks/x/%0A"):
+            answer = await client.post(path, content=b"{}")
+            assert answer.status_code == 404 and answer.json() == {"error": "unknown platform"}, path  # the handler's
+        assert (await client.post("/webhooks/shopify", content=b"{}")).status_code == 401
+        get = await client.get("/webhooks/shopify")  # reaches the handler: no handshake for Shopify, so not allowed
+        assert get.status_code == 405 and get.json() == {"error": "method not allowed"}
+
+
 async def test_liveness_readiness_and_metrics_on_the_webhook_port(gateway: Gateway) -> None:
     async with httpx.AsyncClient(base_url=gateway.base, timeout=10) as client:
         assert (await client.get("/healthz")).json() == {"status": "alive"}
