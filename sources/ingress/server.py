@@ -166,7 +166,7 @@ def gateway_config(app: Any, settings: Settings, host: str, port: int) -> uvicor
     protocol = type("GatewayProtocolWithLimits", (GatewayProtocol,), {
         "head_limit": settings.max_header_bytes, "head_timeout": settings.header_timeout})
     return uvicorn.Config(app, host=host, port=port, http=protocol, log_level="warning", access_log=False,
-                          lifespan="off",
+                          lifespan="off", ws="none",  # no WebSocket upgrade on a webhook port
                           timeout_keep_alive=int(max(1, round(settings.keep_alive_timeout))), server_header=False)
 
 
