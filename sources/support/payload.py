@@ -21,6 +21,7 @@ MAX_JSON_DEPTH = 64
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _OPEN_CLOSE = bytes.maketrans(b"{}", b"[]")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # json.loads with an option builds a decoder per call
 
 
 def _nesting_within(body: bytes, limit: int) -> bool:
@@ -46,7 +47,7 @@ def parse_json(body: bytes) -> Any:
     if not _nesting_within(body, MAX_JSON_DEPTH):
         raise PayloadError(f"body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep")
     try:
-        return json.loads(body, parse_float=Decimal)
+        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))  # what json.loads does
     except RecursionError:
         raise PayloadError(f"body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep") from None
     except UnicodeDecodeError:

@@ -16,6 +16,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -30,6 +31,7 @@ from domain.logsafe import LOG_FORMAT, SafeFormatter
 from demo.samples import SAMPLES, settings_env
 from domain.settings import PlatformSettings, Settings, platform_settings
 from sources.registry import SOURCES
+from sources.support.payload import MAX_JSON_DEPTH, parse_json
 from tests.support import REPO, read_topic, running_gateway, topic_size, unique_settings
 
 PLATFORMS = sorted(SOURCES)
@@ -130,10 +132,20 @@ async def test_deep_nesting_is_refused_never_a_5xx(gateway: Gateway, platform: s
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "no 5xx, no error logged"
 
 
+@pytest.mark.parametrize("body", [
+    '{"total": 10.10, "n": 3, "name": "Zoë"}'.encode("utf-8"),
+    '{"total": 10.10, "n": 3, "name": "Zoë"}'.encode("utf-16"),  # JSON may come in UTF-16 or UTF-32 (RFC 4627)
+    '{"total": 10.10, "n": 3, "name": "Zoë"}'.encode("utf-32-be"),
+    b'{"s": "\xed\xa0\x80", "t": 1e2}',  # a surrogate written as UTF-8: Python's json reads it
+], ids=["utf-8", "utf-16", "utf-32", "surrogate"])
+def test_json_bodies_read_as_pythons_json_reads_them_with_exact_numbers(body: bytes) -> None:
+    assert parse_json(body) == json.loads(body, parse_float=Decimal)
+    assert all(not isinstance(v, float) for v in parse_json(body).values())
+
+
 def test_json_nesting_is_bounded_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     from domain.errors import PayloadError
     from sources.base import InboundRequest
-    from sources.support.payload import MAX_JSON_DEPTH, parse_json
 
     assert isinstance(parse_json(b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH), list), "the limit itself is allowed"
     with pytest.raises(PayloadError, match="levels deep"):
