@@ -195,8 +195,8 @@ def _error(status: int, message: str, **headers: str) -> JSONResponse:
 
 class _Gateway:
     """The gateway's ASGI app: webhooks go straight to their handler; everything else (health, readiness,
-    metrics, a webhook path with another method) to the Starlette app. Starlette's middleware and routing
-    took about a fifth of the gateway's time per webhook."""
+    metrics, a webhook path with another method) to the Starlette app. Starlette's middleware and routing around
+    each webhook took about a tenth of the gateway's time (py-spy)."""
 
     def __init__(self, webhook: Callable[[Request, str], Awaitable[Response]], app: Starlette) -> None:
         self.webhook = webhook
