@@ -4,7 +4,8 @@ awaited before each 2xx, as in production.
 
 The client is a small HTTP/1.1 loop over asyncio streams, not httpx: a general-purpose client in the same
 two cores would measure itself. The run fails unless the raw-events topic holds one record for every 2xx
-(an accepted webhook is one on the topic).
+(an accepted webhook is one on the topic). `paced` is the same client sending at a steady rate, for the
+latency run (`demo.bench.latency`).
 """
 from __future__ import annotations
 
