@@ -193,6 +193,17 @@ def _error(status: int, message: str, **headers: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers or None)
 
 
+WEBHOOK_METHODS = ("POST", "GET", "HEAD")  # GET and HEAD: the handshakes some platforms make
+
+
+def webhook_platform(path: str) -> str | None:
+    """The platform of a webhook path (``/webhooks/<platform>``, one trailing slash allowed), else None."""
+    if not path.startswith("/webhooks/"):
+        return None
+    rest = path[10:-1] if path.endswith("/") else path[10:]
+    return rest if rest and "/" not in rest else None
+
+
 class _Gateway:
     """The gateway's ASGI app: webhooks go straight to their handler; everything else (health, readiness,
     metrics, a webhook path with another method) to the Starlette app. Starlette's middleware and routing around
@@ -210,17 +221,6 @@ class _Gateway:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-WEBHOOK_METHODS = ("POST", "GET", "HEAD")  # GET and HEAD: the handshakes some platforms make
-
-
-def webhook_platform(path: str) -> str | None:
-    """The platform of a webhook path (``/webhooks/<platform>``, one trailing slash allowed), else None."""
-    if not path.startswith("/webhooks/"):
-        return None
-    rest = path[10:-1] if path.endswith("/") else path[10:]
-    return rest if rest and "/" not in rest else None
 
 
 def create_gateway(settings: Settings, publisher: Any, sources: Mapping[str, Source] | None = None) -> ASGIApp:

@@ -44,10 +44,9 @@ class GatewayProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._lingering = False
         self._dropped = 0
-        self._in_head = True  # the next bytes belong to a request head (or nothing has come yet)
+        self._in_head = True  # the next bytes belong to a request head (or nothing has come yet); else to a body
         self._head_bytes = 0  # bytes of the head in progress
         self._tail = b""  # the last bytes of the previous read, for a blank line split between two reads
-        self._in_body = False
 
     # -- a request head must arrive in time ------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -92,17 +91,13 @@ class GatewayProtocol(HttpToolsProtocol):
         self._tail = data[-3:]
         super().data_received(data)
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._in_head = True
-
     def on_headers_complete(self) -> None:
-        self._in_head, self._head_bytes, self._in_body = False, 0, True
+        self._in_head, self._head_bytes = False, 0
         self._cancel_head_timer()  # the head is complete; the app bounds the body
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._in_head, self._head_bytes, self._in_body, self._tail = True, 0, False, b""
+        self._in_head, self._head_bytes, self._tail = True, 0, b""
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -137,7 +132,7 @@ class GatewayProtocol(HttpToolsProtocol):
 
     def still_receiving(self) -> bool:
         """True while the client is in the middle of sending a request (head or body)."""
-        return self._in_body or (self._in_head and self._head_bytes > 0)
+        return not self._in_head or self._head_bytes > 0
 
 
 class _LingeringTransport:
